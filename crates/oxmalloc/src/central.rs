@@ -1,0 +1,213 @@
+//! Central free lists: per class, the spans that still have objects to give.
+//!
+//! A span of a class is carved lazily: objects come first from the span's own
+//! list of returned objects, then from a bump cursor over never-used memory,
+//! so a fresh span is not touched until its objects are handed out. When every
+//! object of a span has come back, the span goes back to the page heap.
+//! Lock order: a central list's lock, then the page-heap lock.
+
+use crate::page_heap::PageHeap;
+use crate::pagemap::PAGEMAP;
+use crate::size_class::{ClassInfo, CLASSES, PAGE_SHIFT};
+use crate::span::{FreeObject, Span, SpanList};
+use crate::sync::Mutex;
+use core::ptr;
+
+struct Inner {
+    /// Spans of this class with at least one object available (returned or
+    /// not yet carved). Spans with none are on no list.
+    nonempty: SpanList,
+    /// Objects available in the spans of `nonempty`.
+    free_objects: usize,
+    /// Spans of this class currently held (full ones included).
+    spans: usize,
+}
+
+/// The central free list of one class.
+pub struct CentralFreeList {
+    inner: Mutex<Inner>,
+}
+
+/// A linked batch of objects handed out by [`CentralFreeList::remove_range`].
+pub struct Range {
+    /// First object (null when `count == 0`).
+    pub head: *mut FreeObject,
+    /// Last object.
+    pub tail: *mut FreeObject,
+    /// Number of objects.
+    pub count: usize,
+}
+
+impl CentralFreeList {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                nonempty: SpanList::new(),
+                free_objects: 0,
+                spans: 0,
+            }),
+        }
+    }
+
+    /// Takes up to `n` objects of class `c`, making a new span from `pages`
+    /// when none has any left. Fewer than `n` (possibly none) only when memory
+    /// ran out.
+    pub fn remove_range(&self, c: usize, n: usize, pages: &Mutex<PageHeap>) -> Range {
+        let info = CLASSES[c];
+        let mut g = self.inner.lock();
+        let mut r = Range {
+            head: ptr::null_mut(),
+            tail: ptr::null_mut(),
+            count: 0,
+        };
+        while r.count < n {
+            let mut s = g.nonempty.head;
+            if s.is_null() {
+                s = populate(c, &info, pages);
+                if s.is_null() {
+                    break;
+                }
+                // SAFETY: `s` is a fresh span on no list.
+                unsafe { g.nonempty.push(s) };
+                g.spans += 1;
+                g.free_objects += info.objects_per_span();
+            }
+            // SAFETY: spans on `nonempty` are valid spans of this class with
+            // at least one available object.
+            unsafe {
+                while r.count < n {
+                    let Some(obj) = take_object(&mut *s, &info) else {
+                        break;
+                    };
+                    (*obj).next = r.head;
+                    if r.head.is_null() {
+                        r.tail = obj;
+                    }
+                    r.head = obj;
+                    r.count += 1;
+                    g.free_objects -= 1;
+                }
+                if !has_object(&*s, &info) {
+                    g.nonempty.remove(s);
+                }
+            }
+        }
+        r
+    }
+
+    /// Gives back `count` objects of class `c` linked from `head`. Spans whose
+    /// objects have all come back return to `pages`.
+    ///
+    /// # Safety
+    /// The objects are free objects of class `c` of this heap, linked through
+    /// their first word, `count` of them.
+    pub unsafe fn insert_range(
+        &self,
+        c: usize,
+        mut head: *mut FreeObject,
+        count: usize,
+        pages: &Mutex<PageHeap>,
+    ) {
+        let info = CLASSES[c];
+        let mut g = self.inner.lock();
+        for _ in 0..count {
+            let obj = head;
+            // SAFETY: caller guarantees `count` linked free objects; every
+            // page of a small-object span maps to that span.
+            unsafe {
+                head = (*obj).next;
+                let s = PAGEMAP.get(obj as usize >> PAGE_SHIFT);
+                if s.is_null() || (*s).class as usize != c {
+                    crate::os::fatal("free of a pointer oxmalloc does not own", obj as usize);
+                }
+                if !has_object(&*s, &info) {
+                    g.nonempty.push(s);
+                }
+                (*obj).next = (*s).objects;
+                (*s).objects = obj;
+                (*s).allocated -= 1;
+                g.free_objects += 1;
+                if (*s).allocated == 0 {
+                    g.nonempty.remove(s);
+                    g.spans -= 1;
+                    g.free_objects -= info.objects_per_span();
+                    for p in (*s).start..(*s).end_page() {
+                        PAGEMAP.set_class(p, 0);
+                    }
+                    pages.lock().free(s);
+                }
+            }
+        }
+    }
+
+    /// Objects available in this class's spans, and the spans held.
+    pub fn counts(&self) -> (usize, usize) {
+        let g = self.inner.lock();
+        (g.free_objects, g.spans)
+    }
+
+    pub(crate) fn fork_lock(&self) {
+        self.inner.raw_lock();
+    }
+
+    /// # Safety
+    /// Paired with `fork_lock`.
+    pub(crate) unsafe fn fork_unlock(&self) {
+        // SAFETY: forwarded.
+        unsafe { self.inner.raw_unlock() };
+    }
+}
+
+impl Default for CentralFreeList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A new span of class `c`, with every page registered in the pagemap.
+fn populate(c: usize, info: &ClassInfo, pages: &Mutex<PageHeap>) -> *mut Span {
+    let s = pages.lock().alloc(info.pages);
+    if s.is_null() {
+        return s;
+    }
+    // SAFETY: `s` is a fresh in-use span handed to us alone.
+    unsafe {
+        (*s).class = c as u8;
+        (*s).objects = ptr::null_mut();
+        (*s).carve = (*s).addr();
+        (*s).allocated = 0;
+        for p in (*s).start..(*s).end_page() {
+            PAGEMAP.set(p, s);
+            PAGEMAP.set_class(p, c);
+        }
+    }
+    s
+}
+
+#[inline]
+fn has_object(s: &Span, info: &ClassInfo) -> bool {
+    !s.objects.is_null() || s.carve + info.size <= s.end_addr()
+}
+
+/// One object out of span `s`: a returned one, else the next uncarved one.
+///
+/// # Safety
+/// `s` is a span of the class `info` describes, under the central lock.
+#[inline]
+unsafe fn take_object(s: &mut Span, info: &ClassInfo) -> Option<*mut FreeObject> {
+    let obj = if !s.objects.is_null() {
+        let o = s.objects;
+        // SAFETY: a returned object holds the link to the next one.
+        s.objects = unsafe { (*o).next };
+        o
+    } else if s.carve + info.size <= s.end_addr() {
+        let o = s.carve as *mut FreeObject;
+        s.carve += info.size;
+        o
+    } else {
+        return None;
+    };
+    s.allocated += 1;
+    Some(obj)
+}

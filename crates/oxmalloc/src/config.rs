@@ -1,0 +1,85 @@
+//! Settings read from the environment at initialisation, without allocating.
+//!
+//! | variable | gperftools alias | default | meaning |
+//! |---|---|---|---|
+//! | `OXMALLOC_RELEASE_RATE` | `TCMALLOC_RELEASE_RATE` | 1.0 | how fast free pages go back to the OS as pages are freed; 0 = only on request |
+//! | `OXMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES` | `TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES` | 33554432 | total budget of all thread caches |
+//! | `OXMALLOC_HEAP_LIMIT_MB` | `TCMALLOC_HEAP_LIMIT_MB` | 0 (none) | heap size past which allocation fails with `ENOMEM` after trying to release memory |
+//! | `OXMALLOC_AGGRESSIVE_DECOMMIT` | `TCMALLOC_AGGRESSIVE_DECOMMIT` | 0 | release every free span at once |
+//!
+//! The `OXMALLOC_` name wins when both are set.
+
+use crate::heap;
+use crate::os;
+use core::ffi::CStr;
+
+/// Reads `OXMALLOC_<name>`, else `TCMALLOC_<name>`.
+fn var(ox: &CStr, tc: &CStr) -> Option<&'static [u8]> {
+    os::getenv(ox).or_else(|| os::getenv(tc))
+}
+
+/// Parses a non-negative decimal like `1`, `0.5` or `10.25` into thousandths.
+pub fn parse_milli(s: &[u8]) -> Option<usize> {
+    let (int, frac) = match s.iter().position(|&c| c == b'.') {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, &b""[..]),
+    };
+    let whole = if int.is_empty() { 0 } else { os::parse_usize(int)? };
+    let mut milli = 0;
+    let mut scale = 100;
+    for &c in frac {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        milli += (c - b'0') as usize * scale;
+        scale /= 10;
+    }
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    whole.checked_mul(1000)?.checked_add(milli)
+}
+
+/// Applies every setting found in the environment.
+pub(crate) fn apply_environment() {
+    if let Some(v) = var(c"OXMALLOC_RELEASE_RATE", c"TCMALLOC_RELEASE_RATE").and_then(parse_milli) {
+        heap::set_release_rate_milli(v);
+    }
+    if let Some(v) = var(
+        c"OXMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES",
+        c"TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES",
+    )
+    .and_then(os::parse_usize)
+    {
+        heap::global().set_max_total_thread_cache(v);
+    }
+    if let Some(v) =
+        var(c"OXMALLOC_HEAP_LIMIT_MB", c"TCMALLOC_HEAP_LIMIT_MB").and_then(os::parse_usize)
+    {
+        heap::global().pages.lock().limit = v.saturating_mul(1 << 20);
+    }
+    if let Some(v) = var(
+        c"OXMALLOC_AGGRESSIVE_DECOMMIT",
+        c"TCMALLOC_AGGRESSIVE_DECOMMIT",
+    )
+    .and_then(os::parse_usize)
+    {
+        heap::global().pages.lock().aggressive = v != 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milli() {
+        assert_eq!(parse_milli(b"1"), Some(1000));
+        assert_eq!(parse_milli(b"0.5"), Some(500));
+        assert_eq!(parse_milli(b"10.25"), Some(10250));
+        assert_eq!(parse_milli(b".5"), Some(500));
+        assert_eq!(parse_milli(b""), None);
+        assert_eq!(parse_milli(b"x"), None);
+        assert_eq!(parse_milli(b"1.x"), None);
+    }
+}

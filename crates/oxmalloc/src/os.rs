@@ -1,0 +1,262 @@
+//! The OS layer: the only module that talks to the kernel.
+//!
+//! Anonymous mappings, `madvise`, the system page size, writing a message to
+//! standard error without allocating, reading the environment without
+//! allocating, and the thread-exit and fork hooks.
+
+use core::ptr::NonNull;
+
+/// Maps `len` bytes of fresh, zero-filled, read-write anonymous memory.
+///
+/// Returns `None` when the kernel refuses (out of address space or memory).
+pub fn map_anonymous(len: usize) -> Option<NonNull<u8>> {
+    // SAFETY: an anonymous private mapping at an address chosen by the kernel
+    // touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        NonNull::new(p.cast())
+    }
+}
+
+/// Maps `len` bytes aligned to `align` (a power of two, at least the OS page
+/// size), trimming the excess of an over-sized mapping.
+pub fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
+    let os_page = page_size();
+    if align <= os_page {
+        return map_anonymous(len);
+    }
+    let total = len.checked_add(align - os_page)?;
+    let raw = map_anonymous(total)?.as_ptr() as usize;
+    let start = (raw + align - 1) & !(align - 1);
+    let end = start + len;
+    // SAFETY: both trimmed ranges lie inside the mapping just made, which
+    // nothing else knows about yet.
+    unsafe {
+        if start > raw {
+            unmap(raw as *mut u8, start - raw);
+        }
+        if raw + total > end {
+            unmap(end as *mut u8, raw + total - end);
+        }
+    }
+    NonNull::new(start as *mut u8)
+}
+
+/// Unmaps a range.
+///
+/// # Safety
+/// The range must be a mapping (or part of one) that nothing uses any more.
+pub unsafe fn unmap(ptr: *mut u8, len: usize) {
+    // SAFETY: the caller guarantees the range is unused.
+    unsafe { libc::munmap(ptr.cast(), len) };
+}
+
+/// `madvise(advice)` on a range; true when the kernel accepted it.
+///
+/// # Safety
+/// The range must be mapped memory whose contents the caller no longer needs
+/// (for the advices that drop contents).
+pub unsafe fn advise(ptr: *mut u8, len: usize, advice: libc::c_int) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { libc::madvise(ptr.cast(), len, advice) == 0 }
+}
+
+/// The kernel's page size (4 KiB on x86-64, 4/16/64 KiB on aarch64).
+pub fn page_size() -> usize {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    let p = PAGE.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let v = if v > 0 { v as usize } else { 4096 };
+    PAGE.store(v, Ordering::Relaxed);
+    v
+}
+
+/// The calling thread's `errno`.
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location always returns the thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's `errno`.
+pub fn set_errno(v: i32) {
+    // SAFETY: __errno_location always returns the thread's errno slot.
+    unsafe { *libc::__errno_location() = v };
+}
+
+/// Writes bytes to standard error with `write(2)`, without allocating.
+pub fn write_stderr(bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: the buffer is valid for `rest.len()` bytes.
+        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        rest = &rest[n as usize..];
+    }
+}
+
+/// A fixed-size text buffer implementing `core::fmt::Write`: formatting
+/// without allocating. Text past the capacity is dropped.
+pub struct FixedBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> FixedBuf<N> {
+    /// An empty buffer.
+    pub const fn new() -> Self {
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+    /// The bytes written so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl<const N: usize> Default for FixedBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> core::fmt::Write for FixedBuf<N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(N - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// A `core::fmt::Write` sink that goes straight to standard error.
+pub struct Stderr;
+
+impl core::fmt::Write for Stderr {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        write_stderr(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Prints a message naming the operation and address, then aborts.
+#[cold]
+#[inline(never)]
+pub fn fatal(what: &str, addr: usize) -> ! {
+    use core::fmt::Write;
+    let mut b = FixedBuf::<256>::new();
+    let _ = write!(b, "oxmalloc: fatal: {what} (address {addr:#x})\n");
+    write_stderr(b.as_bytes());
+    // SAFETY: abort has no preconditions and never returns.
+    unsafe { libc::abort() }
+}
+
+/// Reads an environment variable without allocating.
+///
+/// The returned slice borrows the process environment; it stays valid as long
+/// as nobody calls `setenv` on the same name, which is the same promise
+/// `getenv(3)` makes.
+pub fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
+    // SAFETY: `name` is NUL-terminated; getenv does not allocate.
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: getenv returned a NUL-terminated string from the environment.
+    Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
+}
+
+/// Parses a decimal unsigned integer (what environment variables hold).
+pub fn parse_usize(s: &[u8]) -> Option<usize> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: usize = 0;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as usize)?;
+    }
+    Some(v)
+}
+
+/// A thread-exit hook: `destructor` is called with `value` when a thread that
+/// called [`ThreadExitKey::set`] exits. Registration never allocates.
+pub struct ThreadExitKey {
+    key: core::sync::atomic::AtomicU32,
+}
+
+const NO_KEY: u32 = u32::MAX;
+
+impl ThreadExitKey {
+    /// A key not created yet.
+    pub const fn new() -> Self {
+        Self {
+            key: core::sync::atomic::AtomicU32::new(NO_KEY),
+        }
+    }
+
+    /// Creates the pthread key (once). Must be called under a lock that
+    /// serialises callers.
+    pub fn init(&self, destructor: unsafe extern "C" fn(*mut libc::c_void)) -> bool {
+        use core::sync::atomic::Ordering;
+        if self.key.load(Ordering::Acquire) != NO_KEY {
+            return true;
+        }
+        let mut k: libc::pthread_key_t = 0;
+        // SAFETY: `k` is a valid out-pointer; the destructor is an extern "C" fn.
+        if unsafe { libc::pthread_key_create(&mut k, Some(destructor)) } != 0 {
+            return false;
+        }
+        self.key.store(k as u32, Ordering::Release);
+        true
+    }
+
+    /// Arms the hook for the calling thread with `value` (non-null).
+    pub fn set(&self, value: *mut u8) {
+        let k = self.key.load(core::sync::atomic::Ordering::Acquire);
+        if k != NO_KEY {
+            // SAFETY: the key was created by `init`.
+            unsafe { libc::pthread_setspecific(k as libc::pthread_key_t, value.cast()) };
+        }
+    }
+}
+
+impl Default for ThreadExitKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Registers fork handlers (prepare, parent, child).
+pub fn register_atfork(
+    prepare: unsafe extern "C" fn(),
+    parent: unsafe extern "C" fn(),
+    child: unsafe extern "C" fn(),
+) {
+    // SAFETY: the handlers are extern "C" functions valid for the process.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}

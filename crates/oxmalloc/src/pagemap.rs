@@ -1,0 +1,212 @@
+//! The pagemap: a two-level radix tree from page number to span record (and
+//! size class), covering the whole 48-bit user address space.
+//!
+//! With 8 KiB pages a 48-bit address has a 35-bit page number: a 17-bit root
+//! index (a static array, 1 MiB of address space in `.bss`, touched only
+//! where used) and an 18-bit leaf index. A leaf covers 2 GiB of address space
+//! and is created lazily from the metadata arena the first time a span there
+//! is registered. Reads are lock-free (acquire loads); writes happen under the
+//! owning page heap's lock, leaf creation under the pagemap's own lock.
+
+use crate::meta;
+use crate::size_class::PAGE_SHIFT;
+use crate::span::Span;
+use crate::sync::Mutex;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU8, Ordering};
+
+/// Bits of virtual address the pagemap covers.
+pub const ADDRESS_BITS: usize = 48;
+const PAGE_BITS: usize = ADDRESS_BITS - PAGE_SHIFT;
+const LEAF_BITS: usize = 18;
+const ROOT_BITS: usize = PAGE_BITS - LEAF_BITS;
+const LEAF_LEN: usize = 1 << LEAF_BITS;
+const ROOT_LEN: usize = 1 << ROOT_BITS;
+
+/// One past the highest page number the pagemap can hold.
+pub const MAX_PAGE: usize = 1 << PAGE_BITS;
+
+struct Leaf {
+    /// Page → span record, or null. Set for every page of an in-use span of
+    /// small objects, and for the first and last page of every other span.
+    spans: [AtomicPtr<Span>; LEAF_LEN],
+    /// Page → size class of the small-object span covering it, else 0.
+    classes: [AtomicU8; LEAF_LEN],
+    /// Page → 1 + id of the system region whose chunk holds it, else 0
+    /// (injected regions are found through the region table instead, so that
+    /// injecting one touches no metadata).
+    regions: [AtomicU16; LEAF_LEN],
+}
+
+/// The process-wide pagemap.
+pub struct PageMap {
+    root: [AtomicPtr<Leaf>; ROOT_LEN],
+    grow: Mutex<()>,
+}
+
+/// The one pagemap of the process.
+pub static PAGEMAP: PageMap = PageMap::new();
+
+impl PageMap {
+    const fn new() -> Self {
+        Self {
+            root: [const { AtomicPtr::new(ptr::null_mut()) }; ROOT_LEN],
+            grow: Mutex::new(()),
+        }
+    }
+
+    #[inline(always)]
+    fn leaf(&self, page: usize) -> Option<&Leaf> {
+        if page >= MAX_PAGE {
+            return None;
+        }
+        let l = self.root[page >> LEAF_BITS].load(Ordering::Acquire);
+        // SAFETY: leaves are never freed once published.
+        unsafe { l.as_ref() }
+    }
+
+    /// The span record registered for `page`, or null.
+    #[inline(always)]
+    pub fn get(&self, page: usize) -> *mut Span {
+        match self.leaf(page) {
+            Some(l) => l.spans[page & (LEAF_LEN - 1)].load(Ordering::Acquire),
+            None => ptr::null_mut(),
+        }
+    }
+
+    /// The size class registered for `page` (0 for none or a large span).
+    #[inline(always)]
+    pub fn class(&self, page: usize) -> usize {
+        match self.leaf(page) {
+            Some(l) => l.classes[page & (LEAF_LEN - 1)].load(Ordering::Relaxed) as usize,
+            None => 0,
+        }
+    }
+
+    /// Makes sure leaves exist for pages `[start, start + n)`. False when the
+    /// range is out of reach or metadata memory ran out.
+    pub fn ensure(&self, start: usize, n: usize) -> bool {
+        if n == 0 || start >= MAX_PAGE || n > MAX_PAGE - start {
+            return n == 0;
+        }
+        let first = start >> LEAF_BITS;
+        let last = (start + n - 1) >> LEAF_BITS;
+        for i in first..=last {
+            if self.root[i].load(Ordering::Acquire).is_null() {
+                let _g = self.grow.lock();
+                if self.root[i].load(Ordering::Acquire).is_null() {
+                    let Some(p) = meta::alloc(core::mem::size_of::<Leaf>(), 4096) else {
+                        return false;
+                    };
+                    // Fresh arena memory is zero: null pointers and class 0.
+                    self.root[i].store(p.as_ptr().cast(), Ordering::Release);
+                }
+            }
+        }
+        true
+    }
+
+    /// Registers `span` for `page`. The leaf must exist ([`PageMap::ensure`]).
+    #[inline]
+    pub fn set(&self, page: usize, span: *mut Span) {
+        if let Some(l) = self.leaf(page) {
+            l.spans[page & (LEAF_LEN - 1)].store(span, Ordering::Release);
+        }
+    }
+
+    /// Records the size class of `page`. The leaf must exist.
+    #[inline]
+    pub fn set_class(&self, page: usize, class: usize) {
+        if let Some(l) = self.leaf(page) {
+            l.classes[page & (LEAF_LEN - 1)].store(class as u8, Ordering::Relaxed);
+        }
+    }
+
+    /// 1 + the system region holding `page`, or 0.
+    #[inline]
+    pub fn region(&self, page: usize) -> usize {
+        match self.leaf(page) {
+            Some(l) => l.regions[page & (LEAF_LEN - 1)].load(Ordering::Relaxed) as usize,
+            None => 0,
+        }
+    }
+
+    /// Marks pages `[start, start + n)` as belonging to system region
+    /// `tag - 1`. Leaves must exist.
+    pub fn set_region(&self, start: usize, n: usize, tag: usize) {
+        for p in start..start + n {
+            if let Some(l) = self.leaf(p) {
+                l.regions[p & (LEAF_LEN - 1)].store(tag as u16, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// True when any page of `[start, start + n)` belongs to a system region.
+    /// Visits only leaves that exist, so a huge untouched range is cheap.
+    pub fn any_region_in(&self, start: usize, n: usize) -> bool {
+        let end = (start + n).min(MAX_PAGE);
+        let mut p = start;
+        while p < end {
+            let leaf_end = ((p >> LEAF_BITS) + 1) << LEAF_BITS;
+            let stop = leaf_end.min(end);
+            if let Some(l) = self.leaf(p) {
+                let lo = p & (LEAF_LEN - 1);
+                let hi = lo + (stop - p);
+                if l.regions[lo..hi]
+                    .iter()
+                    .any(|r| r.load(Ordering::Relaxed) != 0)
+                {
+                    return true;
+                }
+            }
+            p = stop;
+        }
+        false
+    }
+
+    /// Number of leaves created (each 2 MiB + 256 KiB of metadata).
+    pub fn leaves(&self) -> usize {
+        self.root
+            .iter()
+            .filter(|l| !l.load(Ordering::Relaxed).is_null())
+            .count()
+    }
+
+    pub(crate) fn fork_lock(&self) {
+        self.grow.raw_lock();
+    }
+
+    /// # Safety
+    /// Paired with `fork_lock`.
+    pub(crate) unsafe fn fork_unlock(&self) {
+        // SAFETY: forwarded.
+        unsafe { self.grow.raw_unlock() };
+    }
+}
+
+/// Bytes of metadata one leaf takes (of address space; only touched pages
+/// cost memory).
+pub const LEAF_BYTES: usize = core::mem::size_of::<Leaf>();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_and_get_far_apart() {
+        let m = &PAGEMAP;
+        let fake = 0x1000 as *mut Span;
+        for page in [MAX_PAGE - 1, MAX_PAGE / 3, 12345] {
+            assert!(m.ensure(page, 1));
+            m.set(page, fake);
+            m.set_class(page, 7);
+            assert_eq!(m.get(page), fake);
+            assert_eq!(m.class(page), 7);
+            m.set(page, ptr::null_mut());
+            m.set_class(page, 0);
+        }
+        assert!(m.get(MAX_PAGE).is_null());
+        assert!(!m.ensure(MAX_PAGE, 1));
+        assert!(!m.ensure(MAX_PAGE - 1, 2));
+    }
+}

@@ -1,0 +1,280 @@
+//! Size classes: request size → class, class → (object size, pages per span,
+//! objects per batch).
+//!
+//! The table is computed at compile time by `const fn`s. Spacing: 8, then
+//! every 16 bytes up to 128, then eight classes per power of two
+//! (`2^⌊log2 s⌋ / 8` apart), which bounds internal waste at 12.5 %. A span of
+//! a class grows page by page until what is left over after the last object is
+//! at most 1/8 of the span. A batch (what moves between a thread cache and the
+//! central lists at once) is `clamp(64 KiB / size, 2, 32)` objects.
+//!
+//! Class 0 means "not a small object": a whole span of pages.
+
+/// log2 of the allocator's page.
+pub const PAGE_SHIFT: usize = 13;
+/// The allocator's page: spans are runs of these (8 KiB).
+pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
+/// The largest small object; bigger requests get whole spans.
+pub const MAX_SMALL_SIZE: usize = 256 * 1024;
+/// Alignment every object of 16 bytes or more gets.
+pub const MIN_ALIGN: usize = 16;
+
+const fn count_classes() -> usize {
+    let mut n = 1; // class 0
+    let mut s = 8;
+    while s <= MAX_SMALL_SIZE {
+        n += 1;
+        s = next_size(s);
+    }
+    n
+}
+
+/// The class after `s` in the spacing described in the module docs.
+const fn next_size(s: usize) -> usize {
+    if s < 16 {
+        16
+    } else if s < 128 {
+        s + 16
+    } else {
+        let log = usize::BITS as usize - 1 - s.leading_zeros() as usize;
+        s + (1 << log) / 8
+    }
+}
+
+/// Number of classes, including class 0.
+pub const NUM_CLASSES: usize = count_classes();
+
+/// What the engine knows about one size class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClassInfo {
+    /// Object size in bytes.
+    pub size: usize,
+    /// Pages in one span of this class.
+    pub pages: usize,
+    /// Objects moved at once between a thread cache and the central list.
+    pub batch: usize,
+}
+
+impl ClassInfo {
+    /// Objects in one span.
+    pub const fn objects_per_span(&self) -> usize {
+        self.pages * PAGE_SIZE / self.size
+    }
+}
+
+const fn pages_for(size: usize) -> usize {
+    let mut pages = 1;
+    loop {
+        let bytes = pages * PAGE_SIZE;
+        if bytes >= size && (bytes % size) * 8 <= bytes {
+            return pages;
+        }
+        pages += 1;
+    }
+}
+
+const fn batch_for(size: usize) -> usize {
+    let b = 64 * 1024 / size;
+    if b < 2 {
+        2
+    } else if b > 32 {
+        32
+    } else {
+        b
+    }
+}
+
+const fn build_classes() -> [ClassInfo; NUM_CLASSES] {
+    let mut t = [ClassInfo {
+        size: 0,
+        pages: 0,
+        batch: 0,
+    }; NUM_CLASSES];
+    let mut i = 1;
+    let mut s = 8;
+    while i < NUM_CLASSES {
+        t[i] = ClassInfo {
+            size: s,
+            pages: pages_for(s),
+            batch: batch_for(s),
+        };
+        s = next_size(s);
+        i += 1;
+    }
+    t
+}
+
+/// The class table, indexed by class.
+pub static CLASSES: [ClassInfo; NUM_CLASSES] = build_classes();
+
+const SMALL_LIMIT: usize = 1024;
+const SMALL_INDEX_LEN: usize = SMALL_LIMIT / 8 + 1;
+const LARGE_INDEX_LEN: usize = MAX_SMALL_SIZE / 128 + 1;
+
+const fn first_class_fitting(size: usize, t: &[ClassInfo; NUM_CLASSES]) -> u8 {
+    let mut c = 1;
+    while t[c].size < size {
+        c += 1;
+    }
+    c as u8
+}
+
+const fn build_small_index() -> [u8; SMALL_INDEX_LEN] {
+    let t = build_classes();
+    let mut idx = [0u8; SMALL_INDEX_LEN];
+    let mut i = 0;
+    while i < SMALL_INDEX_LEN {
+        let size = if i == 0 { 1 } else { i * 8 };
+        idx[i] = first_class_fitting(size, &t);
+        i += 1;
+    }
+    idx
+}
+
+const fn build_large_index() -> [u8; LARGE_INDEX_LEN] {
+    let t = build_classes();
+    let mut idx = [0u8; LARGE_INDEX_LEN];
+    let mut i = 0;
+    while i < LARGE_INDEX_LEN {
+        let size = if i == 0 { 1 } else { i * 128 };
+        idx[i] = first_class_fitting(size, &t);
+        i += 1;
+    }
+    idx
+}
+
+static SMALL_INDEX: [u8; SMALL_INDEX_LEN] = build_small_index();
+static LARGE_INDEX: [u8; LARGE_INDEX_LEN] = build_large_index();
+
+/// The class for a request of `size` bytes with alignment ≤ 16, or 0 if it is
+/// larger than [`MAX_SMALL_SIZE`].
+///
+/// Every class boundary above 1024 is a multiple of 128, so the coarse
+/// index is exact there.
+#[inline(always)]
+pub fn class_of(size: usize) -> usize {
+    if size <= SMALL_LIMIT {
+        SMALL_INDEX[(size + 7) >> 3] as usize
+    } else if size <= MAX_SMALL_SIZE {
+        LARGE_INDEX[(size + 127) >> 7] as usize
+    } else {
+        0
+    }
+}
+
+/// The class for a request with any power-of-two alignment, or 0 when the
+/// request needs a whole span (too large, or aligned beyond what a class
+/// guarantees).
+///
+/// A class whose object size is a multiple of `align` gives `align`-aligned
+/// objects as long as `align` divides the page size, because spans start on
+/// page boundaries.
+#[inline(always)]
+pub fn class_for(size: usize, align: usize) -> usize {
+    if align <= MIN_ALIGN {
+        return class_of(size.max(align));
+    }
+    class_for_aligned(size, align)
+}
+
+#[inline(never)]
+fn class_for_aligned(size: usize, align: usize) -> usize {
+    if align > PAGE_SIZE {
+        return 0;
+    }
+    let mut c = class_of(size.max(align));
+    while c != 0 && c < NUM_CLASSES {
+        if CLASSES[c].size % align == 0 {
+            return c;
+        }
+        c += 1;
+    }
+    0
+}
+
+/// The object size of class `c` (non-zero).
+#[inline(always)]
+pub fn class_size(c: usize) -> usize {
+    CLASSES[c].size
+}
+
+/// Worst-case internal waste of class `c`, in per-mille of the object size:
+/// the smallest request that lands in `c` is one byte more than the class
+/// below.
+pub fn worst_waste_permille(c: usize) -> usize {
+    let below = if c <= 1 { 0 } else { CLASSES[c - 1].size };
+    let s = CLASSES[c].size;
+    (s - (below + 1)) * 1000 / s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::println;
+
+    #[test]
+    fn print_table() {
+        println!("class     size  pages  objs/span  batch  worst-waste");
+        for c in 1..NUM_CLASSES {
+            let i = CLASSES[c];
+            println!(
+                "{c:5} {:8} {:6} {:10} {:6} {:8}.{}%",
+                i.size,
+                i.pages,
+                i.objects_per_span(),
+                i.batch,
+                worst_waste_permille(c) / 10,
+                worst_waste_permille(c) % 10
+            );
+        }
+        println!("{} classes", NUM_CLASSES - 1);
+    }
+
+    #[test]
+    fn invariants() {
+        for c in 1..NUM_CLASSES {
+            let i = CLASSES[c];
+            assert!(i.size > CLASSES[c - 1].size, "sizes increase");
+            if i.size >= 16 {
+                assert_eq!(i.size % 16, 0, "class {c} keeps 16-byte alignment");
+            }
+            if i.size > 128 {
+                assert!(worst_waste_permille(c) <= 125, "class {c} waste");
+            }
+            let span = i.pages * PAGE_SIZE;
+            assert!(span >= i.size);
+            assert!((span % i.size) * 8 <= span, "class {c} span leftover");
+            assert!((2..=32).contains(&i.batch));
+        }
+        assert_eq!(CLASSES[NUM_CLASSES - 1].size, MAX_SMALL_SIZE);
+        assert!(NUM_CLASSES <= 256, "classes fit in a byte");
+    }
+
+    #[test]
+    fn lookup_is_smallest_fitting_class() {
+        for size in 1..=MAX_SMALL_SIZE {
+            let c = class_of(size);
+            assert!(CLASSES[c].size >= size);
+            assert!(c == 1 || CLASSES[c - 1].size < size, "size {size}");
+        }
+        assert_eq!(class_of(MAX_SMALL_SIZE + 1), 0);
+        assert_eq!(class_of(0), 1);
+    }
+
+    #[test]
+    fn aligned_lookup() {
+        let mut align = 1;
+        while align <= 2 * PAGE_SIZE {
+            for size in [1usize, 7, 100, 1000, 5000, 70_000, 300_000] {
+                let c = class_for(size, align);
+                if c != 0 {
+                    assert!(CLASSES[c].size >= size);
+                    assert_eq!(CLASSES[c].size % align.max(1), 0);
+                    assert!(align <= PAGE_SIZE);
+                }
+            }
+            align *= 2;
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Span records: a run of pages, in use (one large object, or carved into
+//! small objects of one class) or free in a page heap.
+//!
+//! Records live in the metadata arena, never inside the pages they describe,
+//! so a span of an injected region never puts allocator data into it.
+
+use crate::meta::Pool;
+use crate::size_class::{PAGE_SHIFT, PAGE_SIZE};
+use core::ptr::{self, NonNull};
+
+/// Where a span is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SpanState {
+    /// Handed out: a large object, or a small-object span of a central list.
+    InUse,
+    /// In a page heap's free lists, backed by physical memory.
+    Free,
+    /// In a page heap's free lists, physical memory given back to the OS.
+    Released,
+}
+
+/// A free small object, linked through its first word.
+#[repr(C)]
+pub struct FreeObject {
+    /// The next free object, or null.
+    pub next: *mut FreeObject,
+}
+
+/// A run of pages.
+#[repr(C)]
+pub struct Span {
+    /// First page number (address >> PAGE_SHIFT).
+    pub start: usize,
+    /// Length in pages (≥ 1).
+    pub npages: usize,
+    /// Doubly linked list membership (page heap free lists, central lists).
+    pub next: *mut Span,
+    /// See `next`.
+    pub prev: *mut Span,
+    /// Small-object spans: free objects handed back, linked.
+    pub objects: *mut FreeObject,
+    /// Small-object spans: next never-used object address (lazy carving).
+    pub carve: usize,
+    /// Small-object spans: objects handed out and not returned.
+    pub allocated: u32,
+    /// Size class (0 for a large object or a free span).
+    pub class: u8,
+    /// In use, free or released.
+    pub state: SpanState,
+    /// The region the pages belong to; coalescing never crosses regions.
+    pub region: u16,
+    /// The pages are known to read as zero (fresh, or released by a policy
+    /// that zeroes). Cleared once handed out and written.
+    pub zeroed: bool,
+}
+
+impl Span {
+    /// First byte.
+    #[inline]
+    pub fn addr(&self) -> usize {
+        self.start << PAGE_SHIFT
+    }
+    /// Length in bytes.
+    #[inline]
+    pub fn bytes(&self) -> usize {
+        self.npages << PAGE_SHIFT
+    }
+    /// One past the last page.
+    #[inline]
+    pub fn end_page(&self) -> usize {
+        self.start + self.npages
+    }
+    /// One past the last byte.
+    #[inline]
+    pub fn end_addr(&self) -> usize {
+        self.end_page() * PAGE_SIZE
+    }
+}
+
+/// Span records are recycled through this pool.
+pub static SPANS: Pool<Span> = Pool::new();
+
+/// A new span record, or `None` if metadata memory ran out.
+pub fn new_span(start: usize, npages: usize, region: u16, state: SpanState) -> Option<*mut Span> {
+    let p = SPANS.take()?.as_ptr();
+    // SAFETY: `p` is a record-sized, aligned, unused slot of the pool.
+    unsafe {
+        p.write(Span {
+            start,
+            npages,
+            next: ptr::null_mut(),
+            prev: ptr::null_mut(),
+            objects: ptr::null_mut(),
+            carve: 0,
+            allocated: 0,
+            class: 0,
+            state,
+            region,
+            zeroed: false,
+        })
+    };
+    Some(p)
+}
+
+/// Returns a span record to the pool.
+///
+/// # Safety
+/// `s` came from [`new_span`], is on no list and is referenced by no pagemap
+/// entry that anyone will follow.
+pub unsafe fn delete_span(s: *mut Span) {
+    // SAFETY: forwarded from the caller.
+    unsafe { SPANS.give(NonNull::new_unchecked(s)) };
+}
+
+/// An intrusive doubly linked list of spans with a count.
+pub struct SpanList {
+    /// First span, or null.
+    pub head: *mut Span,
+    /// Number of spans on the list.
+    pub len: usize,
+}
+
+// SAFETY: lists are only used under the lock of the structure that owns them.
+unsafe impl Send for SpanList {}
+
+impl SpanList {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self {
+            head: ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// Pushes at the front.
+    ///
+    /// # Safety
+    /// `s` is a valid span on no list.
+    pub unsafe fn push(&mut self, s: *mut Span) {
+        // SAFETY: `s` valid and unlinked; head (if any) is a valid member.
+        unsafe {
+            (*s).prev = ptr::null_mut();
+            (*s).next = self.head;
+            if !self.head.is_null() {
+                (*self.head).prev = s;
+            }
+        }
+        self.head = s;
+        self.len += 1;
+    }
+
+    /// Unlinks `s`.
+    ///
+    /// # Safety
+    /// `s` is a member of this list.
+    pub unsafe fn remove(&mut self, s: *mut Span) {
+        // SAFETY: `s` and its neighbours are valid members of this list.
+        unsafe {
+            if (*s).prev.is_null() {
+                self.head = (*s).next;
+            } else {
+                (*(*s).prev).next = (*s).next;
+            }
+            if !(*s).next.is_null() {
+                (*(*s).next).prev = (*s).prev;
+            }
+            (*s).next = ptr::null_mut();
+            (*s).prev = ptr::null_mut();
+        }
+        self.len -= 1;
+    }
+
+    /// Iterates the members (the list must not change meanwhile).
+    pub fn iter(&self) -> SpanIter {
+        SpanIter { cur: self.head }
+    }
+}
+
+impl Default for SpanList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Iterator over a [`SpanList`].
+pub struct SpanIter {
+    cur: *mut Span,
+}
+
+impl Iterator for SpanIter {
+    type Item = *mut Span;
+    fn next(&mut self) -> Option<*mut Span> {
+        if self.cur.is_null() {
+            return None;
+        }
+        let s = self.cur;
+        // SAFETY: members of a list are valid while the list is locked.
+        self.cur = unsafe { (*s).next };
+        Some(s)
+    }
+}

@@ -1,0 +1,166 @@
+//! A lock that never allocates: spin briefly, then sleep on a futex.
+//!
+//! `std::sync::Mutex` and `parking_lot` may allocate or keep per-thread data
+//! with destructors; neither is allowed inside an allocator.
+
+use core::cell::UnsafeCell;
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicU32, Ordering};
+
+const UNLOCKED: u32 = 0;
+const LOCKED: u32 = 1;
+const CONTENDED: u32 = 2;
+
+/// A mutual-exclusion lock protecting a `T`, usable in `static`s.
+pub struct Mutex<T> {
+    /// 0 = unlocked, 1 = locked, 2 = locked with possible sleepers.
+    state: AtomicU32,
+    /// Only accessed while `state != UNLOCKED` by the holder of the lock.
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock serialises all access to `value`.
+unsafe impl<T: Send> Sync for Mutex<T> {}
+// SAFETY: moving the lock moves the value; `T: Send` suffices.
+unsafe impl<T: Send> Send for Mutex<T> {}
+
+impl<T> Mutex<T> {
+    /// A new unlocked mutex.
+    pub const fn new(value: T) -> Self {
+        Self {
+            state: AtomicU32::new(UNLOCKED),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Takes the lock, waiting as long as needed.
+    #[inline]
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        if self
+            .state
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_slow();
+        }
+        MutexGuard { lock: self }
+    }
+
+    #[cold]
+    fn lock_slow(&self) {
+        for _ in 0..100 {
+            if self.state.load(Ordering::Relaxed) == UNLOCKED
+                && self
+                    .state
+                    .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+            core::hint::spin_loop();
+        }
+        while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
+            futex_wait(&self.state, CONTENDED);
+        }
+    }
+
+    fn unlock(&self) {
+        if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
+            futex_wake(&self.state);
+        }
+    }
+
+    /// Takes the lock without a guard (for fork handlers, which lock in
+    /// `prepare` and unlock in `parent` / `child`).
+    pub fn raw_lock(&self) {
+        core::mem::forget(self.lock());
+    }
+
+    /// Releases a lock taken with [`Mutex::raw_lock`].
+    ///
+    /// # Safety
+    /// The calling thread must hold the lock through `raw_lock` (or be the
+    /// only thread of a freshly forked child whose parent held it).
+    pub unsafe fn raw_unlock(&self) {
+        self.unlock();
+    }
+
+}
+
+/// Proof of holding a [`Mutex`]; unlocks on drop.
+pub struct MutexGuard<'a, T> {
+    lock: &'a Mutex<T>,
+}
+
+impl<T> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the lock exclusively.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.unlock();
+    }
+}
+
+fn futex_wait(state: &AtomicU32, expected: u32) {
+    // SAFETY: FUTEX_WAIT on a valid aligned u32; spurious wake-ups are fine.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            state.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            core::ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+fn futex_wake(state: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE on a valid aligned u32.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            state.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::sync::Arc;
+    use std::thread;
+
+    #[test]
+    fn counts_under_contention() {
+        let m = Arc::new(Mutex::new(0u64));
+        let hs: std::vec::Vec<_> = (0..4)
+            .map(|_| {
+                let m = m.clone();
+                thread::spawn(move || {
+                    for _ in 0..100_000 {
+                        *m.lock() += 1;
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(*m.lock(), 400_000);
+    }
+}

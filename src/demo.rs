@@ -1,0 +1,88 @@
+//! `oxmalloc demo`: a multi-threaded workload on oxmalloc, then a report.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc;
+use std::thread;
+
+struct Options {
+    threads: usize,
+    rounds: usize,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        threads: 4,
+        rounds: 200,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut num = |name: &str| -> Result<usize, String> {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .filter(|&v: &usize| v > 0)
+                .ok_or_else(|| format!("{name} needs a positive number"))
+        };
+        match a.as_str() {
+            "--threads" => o.threads = num("--threads")?,
+            "--rounds" => o.rounds = num("--rounds")?,
+            other => return Err(format!("demo: unknown option {other:?}")),
+        }
+    }
+    Ok(o)
+}
+
+/// One worker's share: strings, maps, vectors of many sizes; half of what it
+/// builds is sent to the next worker to be freed there.
+fn work(id: usize, rounds: usize, tx: mpsc::Sender<Vec<String>>, rx: mpsc::Receiver<Vec<String>>) -> u64 {
+    let mut check = 0u64;
+    for r in 0..rounds {
+        let words: Vec<String> = (0..500).map(|i| format!("w{id}-{r}-{i}-{}", "x".repeat(i % 64))).collect();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for w in &words {
+            *counts.entry(&w[..w.len().min(6)]).or_default() += 1;
+        }
+        let tree: BTreeMap<usize, Vec<u8>> = (0..200).map(|i| (i * 7 % 199, vec![i as u8; i * 13 % 4000])).collect();
+        let big: Vec<u64> = (0..(r % 16 + 1) * 40_000).map(|x| x as u64).collect();
+        check = check
+            .wrapping_add(counts.len() as u64)
+            .wrapping_add(tree.values().map(|v| v.len() as u64).sum::<u64>())
+            .wrapping_add(big.iter().sum::<u64>());
+        let _ = tx.send(words);
+        if let Ok(theirs) = rx.try_recv() {
+            check = check.wrapping_add(theirs.iter().map(|s| s.len() as u64).sum::<u64>());
+        }
+    }
+    drop(tx);
+    while let Ok(theirs) = rx.recv() {
+        check = check.wrapping_add(theirs.len() as u64);
+    }
+    check
+}
+
+/// Runs the demonstration.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let o = parse(args)?;
+    let (mut txs, mut rxs): (Vec<_>, Vec<_>) = (0..o.threads).map(|_| mpsc::channel()).unzip();
+    txs.rotate_left(1);
+    let (check, secs) = super::timed(|| {
+        let handles: Vec<_> = txs
+            .into_iter()
+            .zip(rxs.drain(..))
+            .enumerate()
+            .map(|(id, (tx, rx))| {
+                let rounds = o.rounds;
+                thread::spawn(move || work(id, rounds, tx, rx))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("worker")).fold(0u64, u64::wrapping_add)
+    });
+    println!(
+        "oxmalloc demo: {} threads x {} rounds in {:.3} s (checksum {check:#x})",
+        o.threads, o.rounds, secs
+    );
+    super::print_report();
+    let released = oxmalloc::release_free_memory();
+    println!("release_free_memory() released {:.2} MiB", released as f64 / (1 << 20) as f64);
+    super::print_report();
+    Ok(())
+}
