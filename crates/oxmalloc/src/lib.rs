@@ -25,6 +25,7 @@
 
 mod central;
 mod config;
+mod extension;
 mod global;
 mod heap;
 mod meta;
@@ -32,6 +33,7 @@ pub mod os;
 mod page_heap;
 mod pagemap;
 mod region;
+mod report;
 pub mod size_class;
 mod span;
 mod stats;
@@ -45,4 +47,9 @@ pub use region::{
     InjectError, MmapSysAllocator, RegionId, RegionInfo, RegionKind, RegionOptions, Release,
     ReleaseHook, SysAllocator,
 };
+pub use extension::{
+    allocated_size, estimated_allocated_size, for_each_span, numeric_property, ownership,
+    set_numeric_property, Ownership, RangeState, SpanRange,
+};
+pub use report::{write_json, write_report};
 pub use stats::{mark_thread_idle, release_free_memory, release_to_system, stats, Stats};

@@ -117,6 +117,7 @@ impl<T> Pool<T> {
     }
 
     /// Records currently handed out.
+    #[cfg(test)]
     pub fn live(&self) -> usize {
         self.inner.lock().live
     }

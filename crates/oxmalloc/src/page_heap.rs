@@ -454,7 +454,8 @@ impl PageHeap {
         true
     }
 
-    /// Calls `f` for every free span (address, bytes, state, region).
+    /// Calls `f` for every free span.
+    #[cfg(test)]
     pub fn for_each_free(&self, mut f: impl FnMut(&Span)) {
         let lists = self
             .free

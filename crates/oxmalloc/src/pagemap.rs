@@ -164,6 +164,26 @@ impl PageMap {
         false
     }
 
+    /// Calls `f(page, span)` for registered pages in increasing order; `f`
+    /// returns how many pages to skip (at least 1 is skipped). Only leaves
+    /// that exist are visited.
+    pub fn for_each_registered(&self, mut f: impl FnMut(usize, &Span) -> usize) {
+        let mut page = 0;
+        while page < MAX_PAGE {
+            let Some(l) = self.leaf(page) else {
+                page = ((page >> LEAF_BITS) + 1) << LEAF_BITS;
+                continue;
+            };
+            let s = l.spans[page & (LEAF_LEN - 1)].load(Ordering::Acquire);
+            // SAFETY: span records are never unmapped.
+            let skip = match unsafe { s.as_ref() } {
+                Some(span) => f(page, span),
+                None => 1,
+            };
+            page = page.saturating_add(skip.max(1));
+        }
+    }
+
     /// Number of leaves created (each 2 MiB + 256 KiB of metadata).
     pub fn leaves(&self) -> usize {
         self.root
@@ -183,10 +203,6 @@ impl PageMap {
         unsafe { self.grow.raw_unlock() };
     }
 }
-
-/// Bytes of metadata one leaf takes (of address space; only touched pages
-/// cost memory).
-pub const LEAF_BYTES: usize = core::mem::size_of::<Leaf>();
 
 #[cfg(test)]
 mod tests {

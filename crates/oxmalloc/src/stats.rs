@@ -1,8 +1,15 @@
 //! Statistics: the figures gperftools users know, gathered without allocating.
+//!
+//! The figures add up exactly:
+//! `heap_size = allocated + pageheap_free + pageheap_unmapped + central +
+//! transfer + thread caches`. Bytes at the end of a small-object span that
+//! are too few for one more object count as central-cache bytes (they are
+//! held by the central lists, not by the program).
 
 use crate::heap::global;
 use crate::meta;
-use crate::size_class::{CLASSES, NUM_CLASSES};
+use crate::page_heap::MAX_EXACT_PAGES;
+use crate::size_class::{CLASSES, NUM_CLASSES, PAGE_SIZE};
 
 /// A snapshot of the global heap's figures, in bytes unless named otherwise.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -15,7 +22,8 @@ pub struct Stats {
     pub pageheap_free_bytes: usize,
     /// Free bytes in the page heap whose memory was released to the OS.
     pub pageheap_unmapped_bytes: usize,
-    /// Free objects in central lists (in spans).
+    /// Free objects in central lists (in spans), plus span tails too short
+    /// for an object.
     pub central_cache_free_bytes: usize,
     /// Free objects parked in transfer caches.
     pub transfer_cache_free_bytes: usize,
@@ -25,6 +33,8 @@ pub struct Stats {
     pub thread_cache_count: usize,
     /// Total budget of the thread caches.
     pub max_total_thread_cache_bytes: usize,
+    /// Floor of one thread cache's budget.
+    pub min_per_thread_cache_bytes: usize,
     /// Spans handed out (large objects and small-object spans).
     pub spans_in_use: usize,
     /// Free spans in the page heap.
@@ -33,44 +43,96 @@ pub struct Stats {
     pub metadata_bytes: usize,
     /// Bytes released to the OS over the process's lifetime.
     pub total_released_bytes: usize,
+    /// The heap limit in bytes (0: none).
+    pub heap_limit_bytes: usize,
+}
+
+impl Stats {
+    /// Memory backed by RAM or swap: the heap less what was released, plus
+    /// metadata (`generic.total_physical_bytes`).
+    pub fn physical_bytes(&self) -> usize {
+        self.heap_size - self.pageheap_unmapped_bytes + self.metadata_bytes
+    }
+}
+
+/// Free objects of one class in the shared caches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassStats {
+    /// Object size.
+    pub size: usize,
+    /// Spans of this class in use.
+    pub spans: usize,
+    /// Free objects in the central list (including never-used ones).
+    pub central_objects: usize,
+    /// Free objects in the transfer cache.
+    pub transfer_objects: usize,
+}
+
+/// Per-class figures of class `c` (1 ≤ c < number of classes).
+pub(crate) fn class_stats(c: usize) -> ClassStats {
+    let h = global();
+    let (central_objects, spans) = h.central[c].counts();
+    ClassStats {
+        size: CLASSES[c].size,
+        spans,
+        central_objects,
+        transfer_objects: h.transfer[c].batches() * CLASSES[c].batch,
+    }
 }
 
 /// Gathers the figures of the global heap.
 pub fn stats() -> Stats {
     let h = global();
-    let ph = h.pages.lock().stats();
     let mut central = 0;
-    let mut transfer_bytes = 0;
+    let mut transfer = 0;
     for c in 1..NUM_CLASSES {
-        let (free_objects, _) = h.central[c].counts();
-        central += free_objects * CLASSES[c].size;
-        transfer_bytes += h.transfer[c].batches() * CLASSES[c].batch * CLASSES[c].size;
+        let cs = class_stats(c);
+        let info = CLASSES[c];
+        let tail = info.pages * PAGE_SIZE - info.objects_per_span() * info.size;
+        central += cs.central_objects * cs.size + cs.spans * tail;
+        transfer += cs.transfer_objects * cs.size;
     }
-    let (mut tc_bytes, count, max_total) = {
+    let (mut tc_bytes, count, max_total, min_per_thread) = {
         let r = h.caches.lock();
         let mut b = 0;
         r.for_each(|tc| b += tc.size());
-        (b, r.count, r.max_total)
+        (b, r.count, r.max_total, r.min_per_thread)
     };
-    // A cache's size is updated without a lock; a concurrent snapshot may
-    // catch one mid-update. Clamp so the derived figure never underflows.
-    let in_spans = ph.in_use_bytes;
-    let free_small = central + transfer_bytes;
-    tc_bytes = tc_bytes.min(in_spans.saturating_sub(free_small));
+    let (ph, limit) = {
+        let p = h.pages.lock();
+        (p.stats(), p.limit)
+    };
+    // Caches and central lists are read one after the other while threads
+    // run: clamp so the derived figure never underflows.
+    let free_small = (central + transfer).min(ph.in_use_bytes);
+    tc_bytes = tc_bytes.min(ph.in_use_bytes - free_small);
     Stats {
-        allocated_bytes: in_spans - free_small - tc_bytes,
+        allocated_bytes: ph.in_use_bytes - free_small - tc_bytes,
         heap_size: ph.system_bytes,
         pageheap_free_bytes: ph.free_bytes,
         pageheap_unmapped_bytes: ph.unmapped_bytes,
         central_cache_free_bytes: central,
-        transfer_cache_free_bytes: transfer_bytes,
+        transfer_cache_free_bytes: transfer,
         thread_cache_free_bytes: tc_bytes,
         thread_cache_count: count,
         max_total_thread_cache_bytes: max_total,
+        min_per_thread_cache_bytes: min_per_thread,
         spans_in_use: ph.spans_in_use,
         free_spans: ph.free_spans,
         metadata_bytes: meta::mapped_bytes(),
         total_released_bytes: ph.total_released_bytes,
+        heap_limit_bytes: limit,
+    }
+}
+
+/// Free spans of the page heap by length: `f(pages, backed, released)` for
+/// every length 1..=128 pages, then once for all longer spans with
+/// `pages = 129`.
+pub(crate) fn free_span_lengths(mut f: impl FnMut(usize, usize, usize)) {
+    let p = global().pages.lock();
+    for n in 1..=MAX_EXACT_PAGES + 1 {
+        let (a, b) = p.free_span_counts(n);
+        f(n, a, b);
     }
 }
 
@@ -81,11 +143,12 @@ pub fn release_free_memory() -> usize {
 }
 
 /// Releases at least `bytes` of free pages to the OS if there are that many,
-/// largest spans first. Returns the bytes released.
+/// largest spans first. Returns the bytes released (whole spans, so possibly
+/// more than asked).
 pub fn release_to_system(bytes: usize) -> usize {
-    let pages = bytes.div_ceil(crate::size_class::PAGE_SIZE);
+    let pages = bytes.div_ceil(PAGE_SIZE);
     let released = global().pages.lock().release_at_least(pages);
-    released * crate::size_class::PAGE_SIZE
+    released * PAGE_SIZE
 }
 
 /// Gives the calling thread's cached objects back to the central lists
