@@ -6,12 +6,20 @@
 //! | `OXMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES` | `TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES` | 33554432 | total budget of all thread caches |
 //! | `OXMALLOC_HEAP_LIMIT_MB` | `TCMALLOC_HEAP_LIMIT_MB` | 0 (none) | heap size past which allocation fails with `ENOMEM` after trying to release memory |
 //! | `OXMALLOC_AGGRESSIVE_DECOMMIT` | `TCMALLOC_AGGRESSIVE_DECOMMIT` | 0 | release every free span at once |
+//! | `OXMALLOC_MEMFS_PATH` | `TCMALLOC_MEMFS_MALLOC_PATH` | unset | take memory from a file on hugetlbfs/tmpfs: a directory, a file-name prefix, or `memfd` |
+//! | `OXMALLOC_MEMFS_LIMIT_MB` | `TCMALLOC_MEMFS_LIMIT_MB` | 0 (none) | most memory taken from that file |
+//! | `OXMALLOC_MEMFS_DISABLE_FALLBACK` | `TCMALLOC_MEMFS_DISABLE_FALLBACK` | 0 | 1: fail allocations when the file is full instead of using `mmap` |
 //!
 //! The `OXMALLOC_` name wins when both are set.
 
+use crate::file_sys_allocator::{FileSource, FileSysAllocator};
 use crate::heap;
 use crate::os;
+use crate::region::{set_system_allocator, MmapSysAllocator};
 use core::ffi::CStr;
+
+/// The file allocator `OXMALLOC_MEMFS_PATH` installs.
+static MEMFS: FileSysAllocator = FileSysAllocator::new();
 
 /// Reads `OXMALLOC_<name>`, else `TCMALLOC_<name>`.
 fn var(ox: &CStr, tc: &CStr) -> Option<&'static [u8]> {
@@ -65,6 +73,41 @@ pub(crate) fn apply_environment() {
     .and_then(os::parse_usize)
     {
         heap::global().pages.lock().aggressive = v != 0;
+    }
+    if let Some(path) = var(c"OXMALLOC_MEMFS_PATH", c"TCMALLOC_MEMFS_MALLOC_PATH") {
+        install_memfs(path);
+    }
+}
+
+/// Opens the memfs file named by the environment and installs it as the
+/// system allocator; on failure says why on stderr and keeps `mmap`.
+fn install_memfs(path: &'static [u8]) {
+    let limit = var(c"OXMALLOC_MEMFS_LIMIT_MB", c"TCMALLOC_MEMFS_LIMIT_MB")
+        .and_then(os::parse_usize)
+        .unwrap_or(0)
+        .saturating_mul(1 << 20);
+    let no_fallback = var(
+        c"OXMALLOC_MEMFS_DISABLE_FALLBACK",
+        c"TCMALLOC_MEMFS_DISABLE_FALLBACK",
+    )
+    .and_then(os::parse_usize)
+    .is_some_and(|v| v != 0);
+    let fallback: Option<&'static dyn crate::SysAllocator> =
+        if no_fallback { None } else { Some(&MmapSysAllocator) };
+    // The environment string is NUL-terminated right after the slice.
+    // SAFETY: `path` came from getenv, so a NUL follows it.
+    let cpath = unsafe { CStr::from_ptr(path.as_ptr().cast()) };
+    let source = if path == b"memfd" {
+        FileSource::Memfd
+    } else {
+        FileSource::Path(cpath)
+    };
+    match MEMFS.open(source, limit, fallback) {
+        Ok(()) => set_system_allocator(&MEMFS),
+        Err(e) => {
+            use core::fmt::Write;
+            let _ = writeln!(os::Stderr, "oxmalloc: OXMALLOC_MEMFS_PATH ignored: {e}");
+        }
     }
 }
 

@@ -140,6 +140,7 @@ impl Heap {
     /// A large allocation: a whole span. Returns the pointer and whether its
     /// memory is known to be zero.
     pub(crate) fn alloc_large(&self, size: usize, align: usize) -> (*mut u8, bool) {
+        init();
         let Some(bytes) = size.checked_add(PAGE_SIZE - 1) else {
             return (ptr::null_mut(), false);
         };
@@ -275,11 +276,15 @@ static INIT_LOCK: Mutex<()> = Mutex::new(());
 
 /// One-time setup: thread-exit key, fork handlers, settings from the
 /// environment. Runs on the first slow path of the first thread.
-#[cold]
+#[inline]
 pub(crate) fn init() {
-    if INIT.load(Ordering::Acquire) == 2 {
-        return;
+    if INIT.load(Ordering::Acquire) != 2 {
+        init_slow();
     }
+}
+
+#[cold]
+fn init_slow() {
     let _g = INIT_LOCK.lock();
     if INIT.load(Ordering::Acquire) != 0 {
         return;

@@ -26,6 +26,7 @@
 mod central;
 mod config;
 mod extension;
+mod file_sys_allocator;
 mod global;
 mod heap;
 mod meta;
@@ -41,6 +42,7 @@ mod sync;
 mod thread_cache;
 mod transfer;
 
+pub use file_sys_allocator::{FileError, FileSource, FileSysAllocator};
 pub use global::{raw, OxMalloc};
 pub use region::{
     for_each_region, inject, region_info, region_of, set_system_allocator, system_allocator,
