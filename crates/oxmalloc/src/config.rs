@@ -32,7 +32,11 @@ pub fn parse_milli(s: &[u8]) -> Option<usize> {
         Some(i) => (&s[..i], &s[i + 1..]),
         None => (s, &b""[..]),
     };
-    let whole = if int.is_empty() { 0 } else { os::parse_usize(int)? };
+    let whole = if int.is_empty() {
+        0
+    } else {
+        os::parse_usize(int)?
+    };
     let mut milli = 0;
     let mut scale = 100;
     for &c in frac {
@@ -92,8 +96,11 @@ fn install_memfs(path: &'static [u8]) {
     )
     .and_then(os::parse_usize)
     .is_some_and(|v| v != 0);
-    let fallback: Option<&'static dyn crate::SysAllocator> =
-        if no_fallback { None } else { Some(&MmapSysAllocator) };
+    let fallback: Option<&'static dyn crate::SysAllocator> = if no_fallback {
+        None
+    } else {
+        Some(&MmapSysAllocator)
+    };
     // The environment string is NUL-terminated right after the slice.
     // SAFETY: `path` came from getenv, so a NUL follows it.
     let cpath = unsafe { CStr::from_ptr(path.as_ptr().cast()) };

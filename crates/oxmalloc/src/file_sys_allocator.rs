@@ -234,7 +234,11 @@ fn create_in(p: &CStr) -> Result<i32, FileError> {
     // SAFETY: NUL-terminated path and valid out-pointer.
     let is_dir = unsafe { libc::stat(p.as_ptr(), &mut st) } == 0
         && st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-    let suffix: &[u8] = if is_dir { b"/oxmalloc.XXXXXX\0" } else { b".XXXXXX\0" };
+    let suffix: &[u8] = if is_dir {
+        b"/oxmalloc.XXXXXX\0"
+    } else {
+        b".XXXXXX\0"
+    };
     if bytes.len() + suffix.len() > buf.len() {
         return Err(FileError::PathTooLong);
     }

@@ -42,16 +42,16 @@ mod sync;
 mod thread_cache;
 mod transfer;
 
+pub use extension::{
+    allocated_size, estimated_allocated_size, for_each_span, numeric_property, ownership,
+    set_numeric_property, Ownership, RangeState, SpanRange,
+};
 pub use file_sys_allocator::{FileError, FileSource, FileSysAllocator};
 pub use global::{raw, OxMalloc};
 pub use region::{
     for_each_region, inject, region_info, region_of, set_system_allocator, system_allocator,
     InjectError, MmapSysAllocator, RegionId, RegionInfo, RegionKind, RegionOptions, Release,
     ReleaseHook, SysAllocator,
-};
-pub use extension::{
-    allocated_size, estimated_allocated_size, for_each_span, numeric_property, ownership,
-    set_numeric_property, Ownership, RangeState, SpanRange,
 };
 pub use report::{write_json, write_report};
 pub use stats::{mark_thread_idle, release_free_memory, release_to_system, stats, Stats};

@@ -205,7 +205,8 @@ impl PageHeap {
                     continue;
                 }
                 // SAFETY: `best` is a valid member when non-null.
-                if best.is_null() || (sr.npages, sr.start) < unsafe { ((*best).npages, (*best).start) }
+                if best.is_null()
+                    || (sr.npages, sr.start) < unsafe { ((*best).npages, (*best).start) }
                 {
                     best = s;
                 }
@@ -331,8 +332,9 @@ impl PageHeap {
         // are free spans on their lists.
         unsafe {
             let (st, region) = ((*s).state, (*s).region);
-            let mergeable =
-                move |o: *mut Span| !o.is_null() && o != s && (*o).state == st && (*o).region == region;
+            let mergeable = move |o: *mut Span| {
+                !o.is_null() && o != s && (*o).state == st && (*o).region == region
+            };
             let left = if (*s).start > 0 {
                 PAGEMAP.get((*s).start - 1)
             } else {
@@ -440,8 +442,12 @@ impl PageHeap {
     pub unsafe fn shrink(&mut self, s: *mut Span, n: usize) -> bool {
         // SAFETY: forwarded from the caller.
         unsafe {
-            let Some(tail) = new_span((*s).start + n, (*s).npages - n, (*s).region, SpanState::InUse)
-            else {
+            let Some(tail) = new_span(
+                (*s).start + n,
+                (*s).npages - n,
+                (*s).region,
+                SpanState::InUse,
+            ) else {
                 return false;
             };
             self.account(&*s, Some(SpanState::InUse), None);

@@ -518,7 +518,10 @@ pub unsafe fn inject(
     }
     let raw = start as usize;
     let end = raw.checked_add(len).ok_or(InjectError::OutOfRange)?;
-    let a = raw.checked_add(PAGE_SIZE - 1).ok_or(InjectError::OutOfRange)? & !(PAGE_SIZE - 1);
+    let a = raw
+        .checked_add(PAGE_SIZE - 1)
+        .ok_or(InjectError::OutOfRange)?
+        & !(PAGE_SIZE - 1);
     let b = end & !(PAGE_SIZE - 1);
     if b <= a {
         return Err(InjectError::TooSmall);
@@ -744,7 +747,12 @@ pub(crate) fn commit(id: u16, addr: usize, len: usize) -> bool {
 }
 
 /// Moves `bytes` of region `id` between its counters.
-pub(crate) fn account(id: u16, from: Option<crate::span::SpanState>, to: Option<crate::span::SpanState>, bytes: usize) {
+pub(crate) fn account(
+    id: u16,
+    from: Option<crate::span::SpanState>,
+    to: Option<crate::span::SpanState>,
+    bytes: usize,
+) {
     use crate::span::SpanState;
     let s = &TABLE[id as usize];
     let counter = |st: SpanState| match st {

@@ -18,7 +18,11 @@ fn mib(b: usize) -> f64 {
 }
 
 fn line(out: &mut dyn Write, sign: char, bytes: usize, what: &str) -> Result {
-    writeln!(out, "MALLOC: {sign} {bytes:>14} ({:>9.1} MiB) {what}", mib(bytes))
+    writeln!(
+        out,
+        "MALLOC: {sign} {bytes:>14} ({:>9.1} MiB) {what}",
+        mib(bytes)
+    )
 }
 
 /// Writes the text report. Level 1: the summary; level 2 (or more): also size
@@ -27,14 +31,44 @@ pub fn write_report(out: &mut dyn Write, level: u32) -> Result {
     let s = stats();
     writeln!(out, "{RULE}")?;
     line(out, ' ', s.allocated_bytes, "Bytes in use by application")?;
-    line(out, '+', s.pageheap_free_bytes, "Bytes in page heap freelist")?;
-    line(out, '+', s.central_cache_free_bytes, "Bytes in central cache freelist")?;
-    line(out, '+', s.transfer_cache_free_bytes, "Bytes in transfer cache freelist")?;
-    line(out, '+', s.thread_cache_free_bytes, "Bytes in thread cache freelists")?;
+    line(
+        out,
+        '+',
+        s.pageheap_free_bytes,
+        "Bytes in page heap freelist",
+    )?;
+    line(
+        out,
+        '+',
+        s.central_cache_free_bytes,
+        "Bytes in central cache freelist",
+    )?;
+    line(
+        out,
+        '+',
+        s.transfer_cache_free_bytes,
+        "Bytes in transfer cache freelist",
+    )?;
+    line(
+        out,
+        '+',
+        s.thread_cache_free_bytes,
+        "Bytes in thread cache freelists",
+    )?;
     line(out, '+', s.metadata_bytes, "Bytes in malloc metadata")?;
     writeln!(out, "MALLOC:   ------------")?;
-    line(out, '=', s.physical_bytes(), "Actual memory used (physical + swap)")?;
-    line(out, '+', s.pageheap_unmapped_bytes, "Bytes released to OS (aka unmapped)")?;
+    line(
+        out,
+        '=',
+        s.physical_bytes(),
+        "Actual memory used (physical + swap)",
+    )?;
+    line(
+        out,
+        '+',
+        s.pageheap_unmapped_bytes,
+        "Bytes released to OS (aka unmapped)",
+    )?;
     writeln!(out, "MALLOC:   ------------")?;
     line(
         out,
@@ -43,9 +77,21 @@ pub fn write_report(out: &mut dyn Write, level: u32) -> Result {
         "Virtual address space used",
     )?;
     writeln!(out, "MALLOC:")?;
-    writeln!(out, "MALLOC: {:>16}              Spans in use", s.spans_in_use)?;
-    writeln!(out, "MALLOC: {:>16}              Thread heaps in use", s.thread_cache_count)?;
-    writeln!(out, "MALLOC: {:>16}              Tcmalloc page size", PAGE_SIZE)?;
+    writeln!(
+        out,
+        "MALLOC: {:>16}              Spans in use",
+        s.spans_in_use
+    )?;
+    writeln!(
+        out,
+        "MALLOC: {:>16}              Thread heaps in use",
+        s.thread_cache_count
+    )?;
+    writeln!(
+        out,
+        "MALLOC: {:>16}              Tcmalloc page size",
+        PAGE_SIZE
+    )?;
     writeln!(out, "{RULE}")?;
     writeln!(
         out,
@@ -64,7 +110,10 @@ pub fn write_report(out: &mut dyn Write, level: u32) -> Result {
 
 fn write_classes(out: &mut dyn Write) -> Result {
     writeln!(out, "{RULE}")?;
-    writeln!(out, "Free objects by size class (central + transfer caches)")?;
+    writeln!(
+        out,
+        "Free objects by size class (central + transfer caches)"
+    )?;
     writeln!(out, "{RULE}")?;
     let mut cum = 0;
     for c in 1..NUM_CLASSES {

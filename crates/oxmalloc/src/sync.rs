@@ -84,7 +84,6 @@ impl<T> Mutex<T> {
     pub unsafe fn raw_unlock(&self) {
         self.unlock();
     }
-
 }
 
 /// Proof of holding a [`Mutex`]; unlocks on drop.

@@ -1,0 +1,224 @@
+//! Injection rules: every `InjectError`, adjacent regions never sharing a
+//! span, exclusive regions left alone by the global heap, injection racing
+//! with allocation, and the O(1) cost of injecting a 1 TiB reservation.
+
+use core::alloc::{GlobalAlloc, Layout};
+use oxmalloc::{
+    for_each_span, inject, region_info, region_of, InjectError, OxMalloc, RegionOptions,
+};
+use std::time::Instant;
+
+const PAGE: usize = 8192;
+
+fn map(len: usize) -> *mut u8 {
+    // SAFETY: a fresh anonymous mapping.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    p.cast()
+}
+
+/// A mapping whose start is 8 KiB aligned.
+fn map_aligned(len: usize) -> *mut u8 {
+    let p = map(len + PAGE) as usize;
+    ((p + PAGE - 1) & !(PAGE - 1)) as *mut u8
+}
+
+fn rss_kib() -> usize {
+    let s = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = s.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4
+}
+
+#[test]
+fn every_error() {
+    let opts = RegionOptions::new;
+    // SAFETY: every call below is refused before the memory is used.
+    unsafe {
+        assert_eq!(
+            inject(core::ptr::null_mut(), 1 << 20, opts()),
+            Err(InjectError::Null)
+        );
+        let p = map_aligned(4 * PAGE);
+        // Less than a whole 8 KiB page once trimmed.
+        assert_eq!(inject(p.add(1), PAGE, opts()), Err(InjectError::TooSmall));
+        assert_eq!(inject(p, PAGE - 1, opts()), Err(InjectError::TooSmall));
+        // Beyond the 48-bit address space.
+        assert_eq!(
+            inject((1usize << 48) as *mut u8, 1 << 20, opts()),
+            Err(InjectError::OutOfRange)
+        );
+        assert_eq!(
+            inject((usize::MAX - PAGE) as *mut u8, 2 * PAGE, opts()),
+            Err(InjectError::OutOfRange)
+        );
+        // Unaligned edges are trimmed: 1 byte in, 1 byte short.
+        let id = inject(p.add(1), 4 * PAGE - 2, opts().exclusive(true)).unwrap();
+        let info = region_info(id).unwrap();
+        assert_eq!((info.start, info.len), (p as usize + PAGE, 2 * PAGE));
+        // Overlap with an injected region, from either side.
+        assert_eq!(inject(p, 2 * PAGE, opts()), Err(InjectError::Overlap));
+        assert_eq!(
+            inject(p.add(2 * PAGE), 2 * PAGE, opts()),
+            Err(InjectError::Overlap)
+        );
+        // Overlap with memory oxmalloc already manages (a block it handed out).
+        let layout = Layout::from_size_align(4 << 20, PAGE).unwrap();
+        let q = OxMalloc.alloc(layout);
+        assert!(!q.is_null());
+        assert_eq!(inject(q, 1 << 20, opts()), Err(InjectError::Overlap));
+        OxMalloc.dealloc(q, layout);
+    }
+    assert!(!InjectError::Overlap.to_string().is_empty());
+    let _: &dyn std::error::Error = &InjectError::TooManyRegions;
+}
+
+#[test]
+fn adjacent_regions_never_share_a_span() {
+    let len = 4 << 20;
+    let p = map_aligned(2 * len);
+    // SAFETY: two halves of our mapping, handed over for good.
+    let (a, b) = unsafe {
+        (
+            inject(p, len, RegionOptions::new().label("left")).unwrap(),
+            inject(p.add(len), len, RegionOptions::new().label("right")).unwrap(),
+        )
+    };
+    // Allocate until both regions are carved, then free everything.
+    let layout = Layout::from_size_align(256 << 10, PAGE).unwrap();
+    let mut blocks = Vec::new();
+    while region_info(b).unwrap().carved_bytes < len || region_info(a).unwrap().carved_bytes < len {
+        // SAFETY: non-zero layout.
+        let q = unsafe { OxMalloc.alloc(layout) };
+        assert!(!q.is_null());
+        blocks.push(q);
+        assert!(blocks.len() < 10_000, "regions never used");
+    }
+    for q in blocks {
+        // SAFETY: allocated above.
+        unsafe { OxMalloc.dealloc(q, layout) };
+    }
+    let boundary = p as usize + len;
+    let mut seen = 0;
+    for_each_span(|s| {
+        if s.address < boundary && s.address + s.length > boundary {
+            panic!(
+                "span {:#x}+{:#x} crosses the region boundary",
+                s.address, s.length
+            );
+        }
+        if s.address >= p as usize && s.address < p as usize + 2 * len {
+            assert_eq!(Some(s.region), region_of(s.address as *const u8));
+            seen += s.length;
+        }
+    });
+    assert_eq!(seen, 2 * len, "the walk covers both regions");
+}
+
+#[test]
+fn exclusive_region_is_never_used_by_the_global_heap() {
+    let len = 32 << 20;
+    let p = map_aligned(len);
+    // SAFETY: our mapping, handed over for good.
+    let id = unsafe { inject(p, len, RegionOptions::new().exclusive(true)) }.unwrap();
+    let layout = Layout::from_size_align(1 << 20, 16).unwrap();
+    let blocks: Vec<_> = (0..64)
+        // SAFETY: non-zero layout.
+        .map(|_| unsafe { OxMalloc.alloc(layout) })
+        .collect();
+    for &q in &blocks {
+        assert!(!q.is_null());
+        assert!((q as usize) < p as usize || q as usize >= p as usize + len);
+    }
+    assert_eq!(region_info(id).unwrap().carved_bytes, 0);
+    for q in blocks {
+        // SAFETY: allocated above.
+        unsafe { OxMalloc.dealloc(q, layout) };
+    }
+}
+
+#[test]
+fn injection_races_with_allocation() {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let stop = &stop;
+            s.spawn(move || {
+                let mut live = Vec::new();
+                let mut i = 0usize;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let size = 16 + (i * 7919 + t) % 70_000;
+                    let layout = Layout::from_size_align(size, 16).unwrap();
+                    // SAFETY: non-zero layout.
+                    let q = unsafe { OxMalloc.alloc(layout) };
+                    assert!(!q.is_null());
+                    // SAFETY: the block is ours.
+                    unsafe { q.write_bytes(t as u8, size) };
+                    live.push((q, layout));
+                    if live.len() > 200 {
+                        let (q, l) = live.swap_remove(i % live.len());
+                        // SAFETY: allocated above with `l`.
+                        unsafe {
+                            assert_eq!(*q, t as u8);
+                            OxMalloc.dealloc(q, l)
+                        };
+                    }
+                    i += 1;
+                }
+                for (q, l) in live {
+                    // SAFETY: allocated above with `l`.
+                    unsafe { OxMalloc.dealloc(q, l) };
+                }
+            });
+        }
+        let injectors: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut ids = Vec::new();
+                    for _ in 0..8 {
+                        let p = map_aligned(2 << 20);
+                        // SAFETY: our mapping, handed over for good.
+                        ids.push(unsafe { inject(p, 2 << 20, RegionOptions::new()) }.unwrap());
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let mut all: Vec<_> = injectors
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 32, "every injection got its own id");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+}
+
+#[test]
+fn one_tebibyte_is_injected_in_constant_time() {
+    // The best of three, so a busy machine does not make it flaky.
+    let len = 1usize << 40;
+    let mut best = std::time::Duration::MAX;
+    for _ in 0..3 {
+        let p = map(len + PAGE);
+        let before = rss_kib();
+        let t = Instant::now();
+        // SAFETY: a NORESERVE reservation of ours, handed over for good.
+        let id =
+            unsafe { inject(p, len, RegionOptions::new().exclusive(true).label("1 TiB")) }.unwrap();
+        best = best.min(t.elapsed());
+        let grew = rss_kib().saturating_sub(before);
+        assert!(grew < 1024, "injecting 1 TiB raised RSS by {grew} KiB");
+        assert!(region_info(id).unwrap().len >= len - PAGE);
+    }
+    assert!(best.as_micros() < 1000, "injecting 1 TiB took {best:?}");
+}
