@@ -147,6 +147,16 @@ impl CentralFreeList {
         (g.free_objects, g.spans)
     }
 
+    /// [`CentralFreeList::counts`] for a caller holding the lock.
+    ///
+    /// # Safety
+    /// The caller holds the lock through `fork_lock`.
+    pub(crate) unsafe fn counts_held(&self) -> (usize, usize) {
+        // SAFETY: forwarded.
+        let g = unsafe { self.inner.held() };
+        (g.free_objects, g.spans)
+    }
+
     pub(crate) fn fork_lock(&self) {
         self.inner.raw_lock();
     }

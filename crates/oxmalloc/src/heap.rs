@@ -246,7 +246,9 @@ impl Heap {
         r.max_total = bytes;
     }
 
-    fn fork_lock(&self) {
+    /// Takes every lock of the heap in the documented order (for fork, and
+    /// for consistent statistics).
+    pub(crate) fn lock_all(&self) {
         self.caches.raw_lock();
         for c in 0..NUM_CLASSES {
             self.transfer[c].fork_lock();
@@ -256,8 +258,8 @@ impl Heap {
     }
 
     /// # Safety
-    /// Paired with `fork_lock`.
-    unsafe fn fork_unlock(&self) {
+    /// Paired with `lock_all` on the same thread (or its forked child).
+    pub(crate) unsafe fn unlock_all(&self) {
         // SAFETY: forwarded: this thread (or its parent) holds them all.
         unsafe {
             self.pages.raw_unlock();
@@ -297,7 +299,7 @@ fn init_slow() {
 }
 
 unsafe extern "C" fn fork_prepare() {
-    GLOBAL.fork_lock();
+    GLOBAL.lock_all();
     crate::region::fork_lock();
     PAGEMAP.fork_lock();
     crate::span::SPANS.fork_lock();
@@ -323,7 +325,7 @@ unsafe fn fork_release() {
         crate::span::SPANS.fork_unlock();
         PAGEMAP.fork_unlock();
         crate::region::fork_unlock();
-        GLOBAL.fork_unlock();
+        GLOBAL.unlock_all();
     }
 }
 

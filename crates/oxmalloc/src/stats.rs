@@ -80,30 +80,39 @@ pub(crate) fn class_stats(c: usize) -> ClassStats {
     }
 }
 
-/// Gathers the figures of the global heap.
+/// Gathers the figures of the global heap: a consistent snapshot, taken with
+/// every lock of the heap held (only the threads' own fast paths run on).
 pub fn stats() -> Stats {
     let h = global();
+    h.lock_all();
+    // SAFETY: `lock_all` holds every lock these read through `held`.
+    let s = unsafe { snapshot_held(h) };
+    // SAFETY: taken by `lock_all` on this thread just above.
+    unsafe { h.unlock_all() };
+    s
+}
+
+/// # Safety
+/// The caller holds every lock of `h` through `Heap::lock_all`.
+unsafe fn snapshot_held(h: &crate::heap::Heap) -> Stats {
     let mut central = 0;
     let mut transfer = 0;
     for c in 1..NUM_CLASSES {
-        let cs = class_stats(c);
         let info = CLASSES[c];
+        // SAFETY: forwarded from the caller.
+        let ((objects, spans), batches) =
+            unsafe { (h.central[c].counts_held(), h.transfer[c].batches_held()) };
         let tail = info.pages * PAGE_SIZE - info.objects_per_span() * info.size;
-        central += cs.central_objects * cs.size + cs.spans * tail;
-        transfer += cs.transfer_objects * cs.size;
+        central += objects * info.size + spans * tail;
+        transfer += batches * info.batch * info.size;
     }
-    let (mut tc_bytes, count, max_total, min_per_thread) = {
-        let r = h.caches.lock();
-        let mut b = 0;
-        r.for_each(|tc| b += tc.size());
-        (b, r.count, r.max_total, r.min_per_thread)
-    };
-    let (ph, limit) = {
-        let p = h.pages.lock();
-        (p.stats(), p.limit)
-    };
-    // Caches and central lists are read one after the other while threads
-    // run: clamp so the derived figure never underflows.
+    // SAFETY: forwarded from the caller.
+    let (r, p) = unsafe { (h.caches.held(), h.pages.held()) };
+    let mut tc_bytes = 0;
+    r.for_each(|tc| tc_bytes += tc.size());
+    let ph = p.stats();
+    // A thread's fast path updates its cache's size without a lock: clamp so
+    // the derived figure never underflows mid-update.
     let free_small = (central + transfer).min(ph.in_use_bytes);
     tc_bytes = tc_bytes.min(ph.in_use_bytes - free_small);
     Stats {
@@ -114,14 +123,14 @@ pub fn stats() -> Stats {
         central_cache_free_bytes: central,
         transfer_cache_free_bytes: transfer,
         thread_cache_free_bytes: tc_bytes,
-        thread_cache_count: count,
-        max_total_thread_cache_bytes: max_total,
-        min_per_thread_cache_bytes: min_per_thread,
+        thread_cache_count: r.count,
+        max_total_thread_cache_bytes: r.max_total,
+        min_per_thread_cache_bytes: r.min_per_thread,
         spans_in_use: ph.spans_in_use,
         free_spans: ph.free_spans,
         metadata_bytes: meta::mapped_bytes(),
         total_released_bytes: ph.total_released_bytes,
-        heap_limit_bytes: limit,
+        heap_limit_bytes: p.limit,
     }
 }
 

@@ -84,6 +84,16 @@ impl<T> Mutex<T> {
     pub unsafe fn raw_unlock(&self) {
         self.unlock();
     }
+
+    /// The protected value, for a thread that holds the lock through
+    /// [`Mutex::raw_lock`].
+    ///
+    /// # Safety
+    /// The calling thread holds the lock, and no guard to it exists.
+    pub unsafe fn held(&self) -> &T {
+        // SAFETY: the caller holds the lock, so nobody writes meanwhile.
+        unsafe { &*self.value.get() }
+    }
 }
 
 /// Proof of holding a [`Mutex`]; unlocks on drop.

@@ -92,6 +92,15 @@ impl TransferCache {
         self.slots.lock().used
     }
 
+    /// [`TransferCache::batches`] for a caller holding the lock.
+    ///
+    /// # Safety
+    /// The caller holds the lock through `fork_lock`.
+    pub(crate) unsafe fn batches_held(&self) -> usize {
+        // SAFETY: forwarded.
+        unsafe { self.slots.held() }.used
+    }
+
     pub(crate) fn fork_lock(&self) {
         self.slots.raw_lock();
     }
