@@ -277,14 +277,48 @@ impl Drop for Model {
     }
 }
 
+/// The page heap's bytes are all accounted for: handed out, cached at some
+/// level, free or released.
+fn check_identity(s: &oxmalloc::Stats) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        s.heap_size,
+        s.allocated_bytes
+            + s.central_cache_free_bytes
+            + s.transfer_cache_free_bytes
+            + s.thread_cache_free_bytes
+            + s.pageheap_free_bytes
+            + s.pageheap_unmapped_bytes,
+        "statistics do not add up: {:?}",
+        s
+    );
+    Ok(())
+}
+
 fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
     let before = oxmalloc::stats();
     let mut m = Model::new();
     for op in ops {
         m.step(op)?;
     }
+    // At class granularity, the live blocks are exactly what the heap counts
+    // as allocated on top of where the case started.
+    let held: usize = m
+        .blocks
+        .iter()
+        .map(|b| oxmalloc::raw::usable_size(b.ptr).unwrap())
+        .sum();
+    let mid = oxmalloc::stats();
+    check_identity(&mid)?;
+    prop_assert_eq!(
+        mid.allocated_bytes,
+        before.allocated_bytes + held,
+        "allocated_bytes does not match the live blocks ({} of them)",
+        m.blocks.len()
+    );
     m.free_all()?;
     let after = oxmalloc::stats();
+    check_identity(&before)?;
+    check_identity(&after)?;
     prop_assert_eq!(
         after.allocated_bytes,
         before.allocated_bytes,
