@@ -172,7 +172,7 @@ pub struct SpanRange {
 pub fn for_each_span(mut f: impl FnMut(&SpanRange)) {
     let _g = global().pages.lock();
     PAGEMAP.for_each_registered(|page, s: &Span| {
-        if s.start != page || PAGEMAP.get(s.end_page() - 1) != s as *const Span as *mut Span {
+        if s.start != page || !core::ptr::eq(PAGEMAP.get(s.end_page() - 1), s) {
             return 0;
         }
         f(&SpanRange {

@@ -167,7 +167,7 @@ impl core::fmt::Write for Stderr {
 pub fn fatal(what: &str, addr: usize) -> ! {
     use core::fmt::Write;
     let mut b = FixedBuf::<256>::new();
-    let _ = write!(b, "oxmalloc: fatal: {what} (address {addr:#x})\n");
+    let _ = writeln!(b, "oxmalloc: fatal: {what} (address {addr:#x})");
     write_stderr(b.as_bytes());
     // SAFETY: abort has no preconditions and never returns.
     unsafe { libc::abort() }

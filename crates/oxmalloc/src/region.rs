@@ -693,7 +693,7 @@ pub(crate) fn carve(source: Source, npages: usize, want: usize) -> Option<Carved
     let got = sys.alloc(bytes, PAGE_SIZE)?;
     let addr = got.as_ptr() as *mut u8 as usize;
     let len = got.len() & !(PAGE_SIZE - 1);
-    if addr % PAGE_SIZE != 0 || len < bytes || addr + len > 1usize << ADDRESS_BITS {
+    if !addr.is_multiple_of(PAGE_SIZE) || len < bytes || addr + len > 1usize << ADDRESS_BITS {
         os::fatal("system allocator returned misaligned or short memory", addr);
     }
     let (start, n) = (addr >> PAGE_SHIFT, len >> PAGE_SHIFT);

@@ -184,7 +184,7 @@ fn class_for_aligned(size: usize, align: usize) -> usize {
     }
     let mut c = class_of(size.max(align));
     while c != 0 && c < NUM_CLASSES {
-        if CLASSES[c].size % align == 0 {
+        if CLASSES[c].size.is_multiple_of(align) {
             return c;
         }
         c += 1;
@@ -216,8 +216,7 @@ mod tests {
     #[test]
     fn print_table() {
         println!("class     size  pages  objs/span  batch  worst-waste");
-        for c in 1..NUM_CLASSES {
-            let i = CLASSES[c];
+        for (c, i) in CLASSES.iter().enumerate().skip(1) {
             println!(
                 "{c:5} {:8} {:6} {:10} {:6} {:8}.{}%",
                 i.size,
@@ -248,7 +247,7 @@ mod tests {
             assert!((2..=32).contains(&i.batch));
         }
         assert_eq!(CLASSES[NUM_CLASSES - 1].size, MAX_SMALL_SIZE);
-        assert!(NUM_CLASSES <= 256, "classes fit in a byte");
+        const { assert!(NUM_CLASSES <= 256, "classes fit in a byte") };
     }
 
     #[test]

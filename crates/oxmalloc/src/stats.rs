@@ -9,7 +9,7 @@
 use crate::heap::global;
 use crate::meta;
 use crate::page_heap::MAX_EXACT_PAGES;
-use crate::size_class::{CLASSES, NUM_CLASSES, PAGE_SIZE};
+use crate::size_class::{CLASSES, PAGE_SIZE};
 
 /// A snapshot of the global heap's figures, in bytes unless named otherwise.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,8 +97,7 @@ pub fn stats() -> Stats {
 unsafe fn snapshot_held(h: &crate::heap::Heap) -> Stats {
     let mut central = 0;
     let mut transfer = 0;
-    for c in 1..NUM_CLASSES {
-        let info = CLASSES[c];
+    for (c, info) in CLASSES.iter().enumerate().skip(1) {
         // SAFETY: forwarded from the caller.
         let ((objects, spans), batches) =
             unsafe { (h.central[c].counts_held(), h.transfer[c].batches_held()) };

@@ -250,11 +250,11 @@ impl ThreadCache {
     /// last scavenge, then ask for a larger budget.
     #[cold]
     fn scavenge(&mut self) {
-        for c in 1..NUM_CLASSES {
+        for (c, info) in CLASSES.iter().enumerate().skip(1) {
             let lw = self.low_water[c];
             if lw > 0 {
                 self.release(c, (lw as usize).div_ceil(2));
-                let batch = CLASSES[c].batch as u32;
+                let batch = info.batch as u32;
                 let l = &mut self.lists[c];
                 if l.max_length > batch {
                     l.max_length = (l.max_length - batch).max(batch);
