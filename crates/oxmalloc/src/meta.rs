@@ -30,14 +30,14 @@ static BUMP: Mutex<Bump> = Mutex::new(Bump { next: 0, end: 0 });
 pub fn alloc(size: usize, align: usize) -> Option<NonNull<u8>> {
     if size >= CHUNK / 4 {
         let len = (size + os::page_size() - 1) & !(os::page_size() - 1);
-        let p = os::map_anonymous(len)?;
+        let p = os::map_sparse(len)?;
         MAPPED.fetch_add(len, Ordering::Relaxed);
         return Some(p);
     }
     let mut b = BUMP.lock();
     let mut start = (b.next + align - 1) & !(align - 1);
     if b.next == 0 || start + size > b.end {
-        let p = os::map_anonymous(CHUNK)?.as_ptr() as usize;
+        let p = os::map_sparse(CHUNK)?.as_ptr() as usize;
         MAPPED.fetch_add(CHUNK, Ordering::Relaxed);
         b.next = p;
         b.end = p + CHUNK;

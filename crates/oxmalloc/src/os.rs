@@ -6,10 +6,22 @@
 
 use core::ptr::NonNull;
 
-/// Maps `len` bytes of fresh, zero-filled, read-write anonymous memory.
+/// Maps `len` bytes of fresh, zero-filled, read-write anonymous memory,
+/// accounted against the overcommit limit like glibc's own mappings (so an
+/// absurd request fails instead of succeeding and faulting later).
 ///
 /// Returns `None` when the kernel refuses (out of address space or memory).
 pub fn map_anonymous(len: usize) -> Option<NonNull<u8>> {
+    map(len, 0)
+}
+
+/// Like [`map_anonymous`], but reserving no swap (`MAP_NORESERVE`): for
+/// metadata that is mostly never touched, such as pagemap leaves.
+pub fn map_sparse(len: usize) -> Option<NonNull<u8>> {
+    map(len, libc::MAP_NORESERVE)
+}
+
+fn map(len: usize, extra_flags: libc::c_int) -> Option<NonNull<u8>> {
     // SAFETY: an anonymous private mapping at an address chosen by the kernel
     // touches no existing memory.
     let p = unsafe {
@@ -17,7 +29,7 @@ pub fn map_anonymous(len: usize) -> Option<NonNull<u8>> {
             core::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
             -1,
             0,
         )

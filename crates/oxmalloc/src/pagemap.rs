@@ -36,6 +36,9 @@ struct Leaf {
     /// (injected regions are found through the region table instead, so that
     /// injecting one touches no metadata).
     regions: [AtomicU16; LEAF_LEN],
+    /// 1 + the system region whose chunk covers this whole leaf, else 0: a
+    /// huge chunk is tagged per leaf, not per page.
+    whole: AtomicU16,
 }
 
 /// The process-wide pagemap.
@@ -126,7 +129,10 @@ impl PageMap {
     #[inline]
     pub fn region(&self, page: usize) -> usize {
         match self.leaf(page) {
-            Some(l) => l.regions[page & (LEAF_LEN - 1)].load(Ordering::Relaxed) as usize,
+            Some(l) => match l.whole.load(Ordering::Relaxed) {
+                0 => l.regions[page & (LEAF_LEN - 1)].load(Ordering::Relaxed) as usize,
+                w => w as usize,
+            },
             None => 0,
         }
     }
@@ -134,10 +140,21 @@ impl PageMap {
     /// Marks pages `[start, start + n)` as belonging to system region
     /// `tag - 1`. Leaves must exist.
     pub fn set_region(&self, start: usize, n: usize, tag: usize) {
-        for p in start..start + n {
+        let end = start + n;
+        let mut p = start;
+        while p < end {
+            let stop = (((p >> LEAF_BITS) + 1) << LEAF_BITS).min(end);
             if let Some(l) = self.leaf(p) {
-                l.regions[p & (LEAF_LEN - 1)].store(tag as u16, Ordering::Relaxed);
+                if p & (LEAF_LEN - 1) == 0 && stop - p == LEAF_LEN {
+                    l.whole.store(tag as u16, Ordering::Relaxed);
+                } else {
+                    let lo = p & (LEAF_LEN - 1);
+                    for r in &l.regions[lo..lo + (stop - p)] {
+                        r.store(tag as u16, Ordering::Relaxed);
+                    }
+                }
             }
+            p = stop;
         }
     }
 
@@ -152,7 +169,8 @@ impl PageMap {
             if let Some(l) = self.leaf(p) {
                 let lo = p & (LEAF_LEN - 1);
                 let hi = lo + (stop - p);
-                if l.regions[lo..hi]
+                if l.whole.load(Ordering::Relaxed) != 0
+                    || l.regions[lo..hi]
                     .iter()
                     .any(|r| r.load(Ordering::Relaxed) != 0)
                 {
@@ -224,5 +242,23 @@ mod tests {
         assert!(m.get(MAX_PAGE).is_null());
         assert!(!m.ensure(MAX_PAGE, 1));
         assert!(!m.ensure(MAX_PAGE - 1, 2));
+    }
+
+    #[test]
+    fn region_tags_whole_leaves_and_partial_ones() {
+        let m = &PAGEMAP;
+        // Three leaves high in the address space, starting mid-leaf.
+        let start = MAX_PAGE - 4 * LEAF_LEN + 10;
+        let n = 2 * LEAF_LEN + 100;
+        assert!(m.ensure(start, n));
+        assert!(!m.any_region_in(start, n));
+        m.set_region(start, n, 7);
+        for p in [start, start + 1, start + LEAF_LEN, start + n - 1] {
+            assert_eq!(m.region(p), 7, "page {p}");
+        }
+        assert_eq!(m.region(start - 1), 0);
+        assert_eq!(m.region(start + n), 0);
+        assert!(m.any_region_in(start + n - 1, 5));
+        assert!(!m.any_region_in(start + n, 5));
     }
 }

@@ -198,6 +198,17 @@ pub fn class_size(c: usize) -> usize {
     CLASSES[c].size
 }
 
+/// The object size of class `c`, without a bounds check (for the fast path).
+///
+/// # Safety
+/// `c < NUM_CLASSES`.
+#[inline(always)]
+pub unsafe fn class_size_unchecked(c: usize) -> usize {
+    debug_assert!(c < NUM_CLASSES);
+    // SAFETY: `c < NUM_CLASSES` (caller).
+    unsafe { CLASSES.get_unchecked(c).size }
+}
+
 /// Worst-case internal waste of class `c`, in per-mille of the object size:
 /// the smallest request that lands in `c` is one byte more than the class
 /// below.

@@ -14,7 +14,7 @@
 //! from other threads once the total is spent.
 
 use crate::heap::Heap;
-use crate::size_class::{class_size, CLASSES, NUM_CLASSES};
+use crate::size_class::{class_size, class_size_unchecked, CLASSES, NUM_CLASSES};
 use crate::span::FreeObject;
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -64,11 +64,13 @@ pub struct ThreadCache {
 
 impl ThreadCache {
     /// Bytes held in the lists.
+    #[inline(always)]
     pub fn size(&self) -> usize {
         self.size.load(Ordering::Relaxed)
     }
 
     /// The byte budget.
+    #[inline(always)]
     pub fn max_size(&self) -> usize {
         self.max_size.load(Ordering::Relaxed)
     }
@@ -91,7 +93,9 @@ impl ThreadCache {
     /// Called only by the thread owning the cache, `0 < c < NUM_CLASSES`.
     #[inline(always)]
     pub unsafe fn alloc(&mut self, c: usize) -> *mut u8 {
-        let l = &mut self.lists[c];
+        debug_assert!(c > 0 && c < NUM_CLASSES);
+        // SAFETY: `c < NUM_CLASSES` (caller), so the index is in bounds.
+        let l = unsafe { self.lists.get_unchecked_mut(c) };
         let h = l.head;
         if h.is_null() {
             // SAFETY: forwarded from the caller.
@@ -101,10 +105,13 @@ impl ThreadCache {
         l.head = unsafe { (*h).next };
         l.length -= 1;
         let len = l.length;
-        if len < self.low_water[c] {
-            self.low_water[c] = len;
+        // SAFETY: `c < NUM_CLASSES` (caller), so the index is in bounds.
+        let low = unsafe { self.low_water.get_unchecked_mut(c) };
+        if len < *low {
+            *low = len;
         }
-        self.add_size(-(class_size(c) as isize));
+        // SAFETY: `c < NUM_CLASSES` (caller).
+        self.add_size(-(unsafe { class_size_unchecked(c) } as isize));
         h.cast()
     }
 
@@ -115,7 +122,9 @@ impl ThreadCache {
     /// class `c` of this cache's heap.
     #[inline(always)]
     pub unsafe fn dealloc(&mut self, p: *mut u8, c: usize) {
-        let l = &mut self.lists[c];
+        debug_assert!(c > 0 && c < NUM_CLASSES);
+        // SAFETY: `p` has class `c` (caller), a valid class: `c < NUM_CLASSES`.
+        let l = unsafe { self.lists.get_unchecked_mut(c) };
         let o = p.cast::<FreeObject>();
         // SAFETY: the object is free and at least a word long.
         unsafe { (*o).next = l.head };
@@ -124,7 +133,8 @@ impl ThreadCache {
         if l.length > l.max_length {
             return self.list_too_long(c);
         }
-        if self.add_size(class_size(c) as isize) > self.max_size() {
+        // SAFETY: `c < NUM_CLASSES`, as above.
+        if self.add_size(unsafe { class_size_unchecked(c) } as isize) > self.max_size() {
             self.scavenge();
         }
     }
