@@ -373,3 +373,49 @@ fn frees_after_the_thread_cache_is_gone() {
     // SAFETY: no thread uses the key any more.
     unsafe { libc::pthread_key_delete(key) };
 }
+
+static STOP_ALLOCATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[test]
+fn fork_while_other_threads_allocate() {
+    let _g = serial();
+    STOP_ALLOCATING.store(false, Ordering::SeqCst);
+    let workers: Vec<_> = (0..3u64)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut rng = Rng(99 + t);
+                let mut rounds = 0u64;
+                while !STOP_ALLOCATING.load(Ordering::Relaxed) {
+                    let v: Vec<Stamped> = (0..50).map(|_| Stamped::new(rng.size())).collect();
+                    drop(v);
+                    rounds += 1;
+                }
+                rounds
+            })
+        })
+        .collect();
+    for _ in 0..40 {
+        // SAFETY: the child only allocates, checks and calls `_exit`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let mut rng = Rng(5);
+            let v: Vec<Stamped> = (0..300).map(|_| Stamped::new(rng.size())).collect();
+            let ok = v.len() == 300;
+            drop(v);
+            // SAFETY: ends the child without running the parent's atexit work.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "forked child failed to allocate (status {status:#x})"
+        );
+    }
+    STOP_ALLOCATING.store(true, Ordering::SeqCst);
+    for w in workers {
+        assert!(w.join().unwrap() > 0);
+    }
+}
