@@ -166,6 +166,9 @@ impl Heap {
     /// Registers a new thread cache and gives it a starting budget.
     pub(crate) fn register_cache(&self, tc: &mut ThreadCache) {
         init();
+        // The key must exist before any cache registers (whoever runs `init`),
+        // or the cache would never be retired at thread exit.
+        THREAD_EXIT.init(thread_cache::on_thread_exit);
         let mut r = self.caches.lock();
         let start = if r.unclaimed > 0 {
             (r.unclaimed as usize).min(MIN_THREAD_CACHE)
@@ -274,7 +277,6 @@ impl Heap {
 
 static THREAD_EXIT: ThreadExitKey = ThreadExitKey::new();
 static INIT: AtomicU8 = AtomicU8::new(0);
-static INIT_LOCK: Mutex<()> = Mutex::new(());
 
 /// One-time setup: thread-exit key, fork handlers, settings from the
 /// environment. Runs on the first slow path of the first thread.
@@ -285,14 +287,17 @@ pub(crate) fn init() {
     }
 }
 
+/// Runs once. A call that finds initialisation under way (another thread's,
+/// or its own re-entered through a libc call that allocates) goes on without
+/// waiting: settings only tune behaviour.
 #[cold]
 fn init_slow() {
-    let _g = INIT_LOCK.lock();
-    if INIT.load(Ordering::Acquire) != 0 {
+    if INIT
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
         return;
     }
-    INIT.store(1, Ordering::Release);
-    THREAD_EXIT.init(thread_cache::on_thread_exit);
     os::register_atfork(fork_prepare, fork_parent, fork_child);
     crate::config::apply_environment();
     INIT.store(2, Ordering::Release);

@@ -9,6 +9,47 @@
 //! # fn main() { let s = String::from("hello"); assert_eq!(s.len(), 5); }
 //! ```
 //!
+//! # Handing oxmalloc memory it did not obtain itself
+//!
+//! [`inject`] gives oxmalloc a range (a pre-reserved pool, a hugepage or
+//! shared-memory mapping, device or pinned memory) with a [`Release`] policy;
+//! [`set_system_allocator`] installs a [`SysAllocator`] that supplies fresh
+//! memory ([`MmapSysAllocator`] by default, [`FileSysAllocator`] for
+//! hugetlbfs, tmpfs and memfd files). Every span belongs to exactly one
+//! region, coalescing never crosses regions, metadata never lives inside an
+//! injected region, and injected memory is never unmapped.
+//!
+//! # Before the first allocation
+//!
+//! To have *all* of a program's memory come from an injected region or a
+//! system allocator of its own, do it before anything allocates: from a
+//! function in `.init_array`, which the loader runs before `main` and before
+//! Rust's runtime allocates. A priority suffix runs it ahead of other
+//! constructors of the executable:
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static A: oxmalloc::OxMalloc = oxmalloc::OxMalloc;
+//!
+//! extern "C" fn early() {
+//!     const LEN: usize = 1 << 30;
+//!     // SAFETY: a fresh reservation, handed to oxmalloc for good.
+//!     unsafe {
+//!         let p = libc::mmap(core::ptr::null_mut(), LEN, libc::PROT_READ | libc::PROT_WRITE,
+//!             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0);
+//!         let _ = oxmalloc::inject(p.cast(), LEN, oxmalloc::RegionOptions::new().label("pool"));
+//!     }
+//! }
+//!
+//! #[used]
+//! #[link_section = ".init_array.00101"]
+//! static EARLY: extern "C" fn() = early;
+//! # fn main() {}
+//! ```
+//!
+//! Programs that only preload the C library use the `OXMALLOC_MEMFS_*`
+//! environment variables instead (see the README's table).
+//!
 //! Layers, bottom-up (each module uses only those above it in this list):
 //! [`os`] (the kernel), `sync` (a lock that never allocates), `meta` (the
 //! metadata arena), [`size_class`], `pagemap`, `span`, `region` (where pages
@@ -23,6 +64,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod background;
 mod central;
 mod config;
 mod extension;
@@ -42,6 +84,9 @@ mod sync;
 mod thread_cache;
 mod transfer;
 
+pub use background::{
+    background_release_interval_ms, release_idle_memory, start_background_release,
+};
 pub use extension::{
     allocated_size, estimated_allocated_size, for_each_span, numeric_property, ownership,
     set_numeric_property, Ownership, RangeState, SpanRange,

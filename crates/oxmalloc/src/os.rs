@@ -231,8 +231,9 @@ impl ThreadExitKey {
         }
     }
 
-    /// Creates the pthread key (once). Must be called under a lock that
-    /// serialises callers.
+    /// Creates the pthread key, once: of threads racing here, one key wins
+    /// and the others are deleted. Never allocates.
+    #[inline]
     pub fn init(&self, destructor: unsafe extern "C" fn(*mut libc::c_void)) -> bool {
         use core::sync::atomic::Ordering;
         if self.key.load(Ordering::Acquire) != NO_KEY {
@@ -243,7 +244,14 @@ impl ThreadExitKey {
         if unsafe { libc::pthread_key_create(&mut k, Some(destructor)) } != 0 {
             return false;
         }
-        self.key.store(k as u32, Ordering::Release);
+        if self
+            .key
+            .compare_exchange(NO_KEY, k as u32, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // SAFETY: our own key, never handed out.
+            unsafe { libc::pthread_key_delete(k) };
+        }
         true
     }
 

@@ -64,6 +64,9 @@ pub struct PageHeap {
     pub limit: usize,
     /// Release every span as soon as it is freed (aggressive decommit).
     pub aggressive: bool,
+    /// Advanced by each [`PageHeap::release_idle`] call; stamped on freed
+    /// spans.
+    epoch: u32,
 }
 
 impl PageHeap {
@@ -87,6 +90,7 @@ impl PageHeap {
             scavenge_counter: DEFAULT_RELEASE_DELAY,
             limit: 0,
             aggressive: false,
+            epoch: 0,
         }
     }
 
@@ -235,6 +239,7 @@ impl PageHeap {
                     return ptr::null_mut();
                 };
                 (*lead).zeroed = (*s).zeroed;
+                (*lead).freed_epoch = (*s).freed_epoch;
                 (*s).npages -= a - (*s).start;
                 (*s).start = a;
                 self.account(&*lead, None, Some(st));
@@ -247,6 +252,7 @@ impl PageHeap {
                     return ptr::null_mut();
                 };
                 (*rest).zeroed = (*s).zeroed;
+                (*rest).freed_epoch = (*s).freed_epoch;
                 (*s).npages = n;
                 self.account(&*rest, None, Some(st));
                 self.insert(rest);
@@ -288,7 +294,10 @@ impl PageHeap {
             return false;
         };
         // SAFETY: `s` is a fresh record.
-        unsafe { (*s).zeroed = c.zeroed };
+        unsafe {
+            (*s).zeroed = c.zeroed;
+            (*s).freed_epoch = self.epoch;
+        }
         self.stats.system_bytes += c.npages << PAGE_SHIFT;
         // SAFETY: `s` is a new free span, on no list.
         unsafe {
@@ -310,6 +319,7 @@ impl PageHeap {
             self.account(&*s, Some(SpanState::InUse), Some(SpanState::Free));
             (*s).state = SpanState::Free;
             (*s).zeroed = false;
+            (*s).freed_epoch = self.epoch;
             (*s).class = 0;
             (*s).objects = ptr::null_mut();
             let s = self.merge_and_insert(s);
@@ -346,6 +356,7 @@ impl PageHeap {
                 (*s).start = (*left).start;
                 (*s).npages += (*left).npages;
                 (*s).zeroed &= (*left).zeroed;
+                (*s).freed_epoch = (*s).freed_epoch.max((*left).freed_epoch);
                 delete_span(left);
             }
             let right = PAGEMAP.get((*s).end_page());
@@ -354,6 +365,7 @@ impl PageHeap {
                 self.stats.free_spans -= 1;
                 (*s).npages += (*right).npages;
                 (*s).zeroed &= (*right).zeroed;
+                (*s).freed_epoch = (*s).freed_epoch.max((*right).freed_epoch);
                 delete_span(right);
             }
             self.insert(s);
@@ -432,6 +444,32 @@ impl PageHeap {
                 list -= 1;
             }
         }
+        done
+    }
+
+    /// Time-based release: releases every free span that has stayed free
+    /// since the previous call, then starts a new epoch. Called at a fixed
+    /// interval, it gives back what was idle for at least one interval, even
+    /// in a process that frees nothing (which the rate-driven scavenger never
+    /// reaches). Returns the pages released.
+    pub fn release_idle(&mut self) -> usize {
+        let mut done = 0;
+        for n in 1..=MAX_EXACT_PAGES + 1 {
+            let mut cur = self.list(n, SpanState::Free).head;
+            while !cur.is_null() {
+                // SAFETY: members are valid; releasing `cur` moves it (and its
+                // released neighbours) between released lists only, so `next`
+                // stays a member of this list.
+                unsafe {
+                    let next = (*cur).next;
+                    if (*cur).freed_epoch != self.epoch {
+                        done += self.release_span(cur);
+                    }
+                    cur = next;
+                }
+            }
+        }
+        self.epoch = self.epoch.wrapping_add(1);
         done
     }
 
@@ -589,6 +627,35 @@ mod tests {
             assert!((*b).zeroed, "released anonymous memory reads as zero");
             h.free(b);
         }
+        check_totals(&h);
+    }
+
+    #[test]
+    fn idle_spans_are_released_after_one_epoch() {
+        let mut h = heap();
+        let a = h.alloc(20);
+        let b = h.alloc(20);
+        // SAFETY: span of `h`.
+        unsafe { h.free(a) };
+        assert_eq!(
+            h.release_idle(),
+            0,
+            "nothing has been idle for an epoch yet"
+        );
+        // `a` and the rest of the grown chunk stayed free for a whole epoch.
+        let before = h.stats();
+        assert_eq!(h.release_idle(), 128 - 20);
+        assert_eq!(
+            h.stats().unmapped_bytes - before.unmapped_bytes,
+            108 << PAGE_SHIFT
+        );
+        check_totals(&h);
+        // SAFETY: span of `h`.
+        unsafe { h.free(b) };
+        assert_eq!(h.release_idle(), 0, "b was freed in this epoch");
+        assert_eq!(h.stats().free_bytes, 20 << PAGE_SHIFT);
+        assert_eq!(h.release_idle(), 20, "b is released one epoch later");
+        assert_eq!(h.stats().free_bytes, 0);
         check_totals(&h);
     }
 

@@ -171,8 +171,8 @@ impl PageMap {
                 let hi = lo + (stop - p);
                 if l.whole.load(Ordering::Relaxed) != 0
                     || l.regions[lo..hi]
-                    .iter()
-                    .any(|r| r.load(Ordering::Relaxed) != 0)
+                        .iter()
+                        .any(|r| r.load(Ordering::Relaxed) != 0)
                 {
                     return true;
                 }
