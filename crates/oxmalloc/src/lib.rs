@@ -96,7 +96,7 @@ pub use global::{raw, OxMalloc};
 pub use region::{
     for_each_region, inject, region_info, region_of, set_system_allocator, system_allocator,
     InjectError, MmapSysAllocator, RegionId, RegionInfo, RegionKind, RegionOptions, Release,
-    ReleaseHook, SysAllocator,
+    ReleaseHook, SysAllocator, LABEL_LEN, MAX_REGIONS,
 };
 pub use report::{write_json, write_report};
 pub use stats::{mark_thread_idle, release_free_memory, release_to_system, stats, Stats};
