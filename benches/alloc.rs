@@ -176,7 +176,7 @@ fn mixed_thread<A: GlobalAlloc>(
         }
         for b in window.iter_mut() {
             if b.0 != 0 {
-                free(std::mem::replace(b, (0, 0)));
+                free(std::mem::take(b));
             }
         }
         queues[(t + 1) % n].lock().unwrap().append(&mut out);

@@ -118,12 +118,12 @@ impl ThreadCache {
     /// Takes back object `p` of class `c`.
     ///
     /// # Safety
-    /// Called only by the thread owning the cache; `p` is a free object of
-    /// class `c` of this cache's heap.
+    /// Called only by the thread owning the cache; `0 < c < NUM_CLASSES`;
+    /// `p` is a free object of class `c` of this cache's heap.
     #[inline(always)]
     pub unsafe fn dealloc(&mut self, p: *mut u8, c: usize) {
         debug_assert!(c > 0 && c < NUM_CLASSES);
-        // SAFETY: `p` has class `c` (caller), a valid class: `c < NUM_CLASSES`.
+        // SAFETY: `c < NUM_CLASSES` (caller), so the index is in bounds.
         let l = unsafe { self.lists.get_unchecked_mut(c) };
         let o = p.cast::<FreeObject>();
         // SAFETY: the object is free and at least a word long.
