@@ -108,8 +108,23 @@ const fn build_classes() -> [ClassInfo; NUM_CLASSES] {
 pub static CLASSES: [ClassInfo; NUM_CLASSES] = build_classes();
 
 const SMALL_LIMIT: usize = 1024;
-const SMALL_INDEX_LEN: usize = SMALL_LIMIT / 8 + 1;
-const LARGE_INDEX_LEN: usize = MAX_SMALL_SIZE / 128 + 1;
+/// Added to `size + 127` above [`SMALL_LIMIT`], so the coarse (128-byte)
+/// indices follow the fine (8-byte) ones in one table: `(1025 + 127 +
+/// LARGE_OFFSET) >> 7 == SMALL_LIMIT / 8 + 1`.
+const LARGE_OFFSET: usize = 120 << 7;
+const INDEX_LEN: usize = index_of(MAX_SMALL_SIZE) + 1;
+
+/// Where a request of `size` (at most [`MAX_SMALL_SIZE`]) is in the class
+/// index: 8-byte steps up to [`SMALL_LIMIT`], then 128-byte steps (as in
+/// TCMalloc's `ClassIndex`). Branch-free.
+#[inline(always)]
+const fn index_of(size: usize) -> usize {
+    if size <= SMALL_LIMIT {
+        (size + 7) >> 3
+    } else {
+        (size + 127 + LARGE_OFFSET) >> 7
+    }
+}
 
 const fn first_class_fitting(size: usize, t: &[ClassInfo; NUM_CLASSES]) -> u8 {
     let mut c = 1;
@@ -119,32 +134,27 @@ const fn first_class_fitting(size: usize, t: &[ClassInfo; NUM_CLASSES]) -> u8 {
     c as u8
 }
 
-const fn build_small_index() -> [u8; SMALL_INDEX_LEN] {
+const fn build_index() -> [u8; INDEX_LEN] {
     let t = build_classes();
-    let mut idx = [0u8; SMALL_INDEX_LEN];
+    let mut idx = [0u8; INDEX_LEN];
     let mut i = 0;
-    while i < SMALL_INDEX_LEN {
-        let size = if i == 0 { 1 } else { i * 8 };
+    while i < INDEX_LEN {
+        // The largest request that maps to entry `i`.
+        let size = if i == 0 {
+            1
+        } else if i <= SMALL_LIMIT / 8 {
+            i * 8
+        } else {
+            (i << 7) - LARGE_OFFSET
+        };
         idx[i] = first_class_fitting(size, &t);
         i += 1;
     }
     idx
 }
 
-const fn build_large_index() -> [u8; LARGE_INDEX_LEN] {
-    let t = build_classes();
-    let mut idx = [0u8; LARGE_INDEX_LEN];
-    let mut i = 0;
-    while i < LARGE_INDEX_LEN {
-        let size = if i == 0 { 1 } else { i * 128 };
-        idx[i] = first_class_fitting(size, &t);
-        i += 1;
-    }
-    idx
-}
-
-static SMALL_INDEX: [u8; SMALL_INDEX_LEN] = build_small_index();
-static LARGE_INDEX: [u8; LARGE_INDEX_LEN] = build_large_index();
+/// Request size → class, indexed by [`index_of`].
+static CLASS_INDEX: [u8; INDEX_LEN] = build_index();
 
 /// The class for a request of `size` bytes with alignment ≤ 16, or 0 if it is
 /// larger than [`MAX_SMALL_SIZE`].
@@ -153,10 +163,10 @@ static LARGE_INDEX: [u8; LARGE_INDEX_LEN] = build_large_index();
 /// index is exact there.
 #[inline(always)]
 pub fn class_of(size: usize) -> usize {
-    if size <= SMALL_LIMIT {
-        SMALL_INDEX[(size + 7) >> 3] as usize
-    } else if size <= MAX_SMALL_SIZE {
-        LARGE_INDEX[(size + 127) >> 7] as usize
+    if size <= MAX_SMALL_SIZE {
+        // SAFETY: `index_of` grows with `size`, so for `size <=
+        // MAX_SMALL_SIZE` it is at most `index_of(MAX_SMALL_SIZE) < INDEX_LEN`.
+        unsafe { *CLASS_INDEX.get_unchecked(index_of(size)) as usize }
     } else {
         0
     }
