@@ -3,6 +3,7 @@
 //! - `oxmalloc` or `oxmalloc demo`: a multi-threaded workload on `OxMalloc`
 //!   as the global allocator, then a short report.
 //! - `oxmalloc stats`: this process's allocator report.
+//! - `oxmalloc run [--stats] -- PROGRAM ARGS...`: runs a program on the C library (`run.rs`).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -12,8 +13,9 @@ use std::time::Instant;
 static A: oxmalloc::OxMalloc = oxmalloc::OxMalloc;
 
 mod demo;
+mod run;
 
-const USAGE: &str = "usage: oxmalloc [demo [--threads N] [--rounds N]] | stats | help";
+const USAGE: &str = "usage: oxmalloc [demo [--threads N] [--rounds N]] | stats | help\n       oxmalloc run [--stats[=1|2]] [--lib PATH] -- PROGRAM ARGS...";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
     };
     let result = match cmd {
         "demo" => demo::run(rest),
+        "run" => run::run(rest),
         "stats" => {
             print_report();
             Ok(())

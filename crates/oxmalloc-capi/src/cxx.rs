@@ -1,0 +1,177 @@
+//! Every standard C++ `operator new` and `operator delete`, exported under its
+//! Itanium-mangled name (64-bit targets: `size_t` mangles as `m`).
+//!
+//! - The throwing forms loop as the standard says: on failure they call the
+//!   installed `std::new_handler` and try again; with no handler they stop the
+//!   program with a message. They use the `"C-unwind"` ABI, so a handler that
+//!   throws `std::bad_alloc` unwinds to the caller of `new` as in C++.
+//! - The `nothrow` forms try once and return null on failure (a throwing
+//!   handler could not be caught here).
+//! - Every `delete` frees through the pagemap; sizes and alignments are not
+//!   needed.
+//! - An `align_val_t` that is not a power of two is rounded up, as for
+//!   `memalign`.
+//!
+//! The handler is read through a weak reference to libstdc++'s
+//! `std::get_new_handler()`, resolved when the library is loaded: a C program
+//! without libstdc++ has none, and never needs one.
+
+use crate::alias::exports;
+use crate::malloc::{alloc, alloc_aligned, release};
+use core::ffi::c_void;
+
+/// `std::new_handler`.
+type NewHandler = unsafe extern "C-unwind" fn();
+/// `std::get_new_handler`.
+type GetNewHandler = unsafe extern "C" fn() -> Option<NewHandler>;
+
+// A data word holding the address of `std::get_new_handler` (mangled
+// `_ZSt15get_new_handlerv`), or 0 when no loaded object defines it. Stable
+// Rust has no weak imports; a weak reference written in assembly is resolved
+// by the dynamic loader (or the static linker) to the definition or to 0.
+core::arch::global_asm!(
+    ".pushsection .data.rel.ro,\"aw\"",
+    ".balign 8",
+    ".globl oxmalloc_capi_get_new_handler",
+    ".hidden oxmalloc_capi_get_new_handler",
+    "oxmalloc_capi_get_new_handler:",
+    ".8byte _ZSt15get_new_handlerv",
+    ".weak _ZSt15get_new_handlerv",
+    ".popsection",
+);
+
+extern "C" {
+    /// The word defined above: `None` when libstdc++ is not loaded.
+    static oxmalloc_capi_get_new_handler: Option<GetNewHandler>;
+}
+
+/// The installed `std::new_handler`, if any.
+fn new_handler() -> Option<NewHandler> {
+    // SAFETY: the word is written by the loader before any code runs and
+    // never changes; `Option<fn>` has the layout of a nullable pointer.
+    let get = unsafe { oxmalloc_capi_get_new_handler }?;
+    // SAFETY: libstdc++'s `std::get_new_handler()` takes no arguments and
+    // only reads the handler.
+    unsafe { get() }
+}
+
+/// One attempt: alignment 0 means "no alignment requested".
+fn try_alloc(size: usize, align: usize) -> *mut c_void {
+    if align == 0 {
+        alloc(size)
+    } else {
+        alloc_aligned(align, size)
+    }
+}
+
+/// The throwing `operator new`: retries after each call of the new_handler;
+/// stops the program when there is none.
+fn new_or_handler(size: usize, align: usize) -> *mut c_void {
+    loop {
+        let p = try_alloc(size, align);
+        if !p.is_null() {
+            return p;
+        }
+        match new_handler() {
+            // SAFETY: the program's handler; it frees memory, throws or
+            // aborts, as the standard asks of it.
+            Some(h) => unsafe { h() },
+            None => crate::fatal::die(format_args!(
+                "operator new: out of memory for {size} bytes, and no std::new_handler is installed"
+            )),
+        }
+    }
+}
+
+exports! {
+    /// `operator new(size_t)` and `operator new[](size_t)`.
+    extern "C-unwind" [_Znwm, _Znam] fn(size: usize) -> *mut c_void {
+        new_or_handler(size, 0)
+    }
+}
+
+exports! {
+    /// `operator new(size_t, std::align_val_t)` and its array form.
+    extern "C-unwind" [_ZnwmSt11align_val_t, _ZnamSt11align_val_t]
+        fn(size: usize, align: usize) -> *mut c_void {
+        new_or_handler(size, align)
+    }
+}
+
+exports! {
+    /// `operator new(size_t, const std::nothrow_t&)` and its array form.
+    extern "C" [_ZnwmRKSt9nothrow_t, _ZnamRKSt9nothrow_t]
+        fn(size: usize, _nothrow: *const c_void) -> *mut c_void {
+        try_alloc(size, 0)
+    }
+}
+
+exports! {
+    /// `operator new(size_t, std::align_val_t, const std::nothrow_t&)` and its
+    /// array form.
+    extern "C" [_ZnwmSt11align_val_tRKSt9nothrow_t, _ZnamSt11align_val_tRKSt9nothrow_t]
+        fn(size: usize, align: usize, _nothrow: *const c_void) -> *mut c_void {
+        try_alloc(size, align)
+    }
+}
+
+exports! {
+    /// `operator delete(void*)` and its array form.
+    ///
+    /// # Safety
+    /// `p` is null or a live allocation of oxmalloc's.
+    unsafe extern "C" [_ZdlPv, _ZdaPv] fn(p: *mut c_void) {
+        // SAFETY: forwarded from the caller.
+        unsafe { release(p) }
+    }
+}
+
+exports! {
+    /// `operator delete(void*, size_t)` and `operator delete(void*,
+    /// std::align_val_t)`, with their array forms.
+    ///
+    /// # Safety
+    /// `p` is null or a live allocation of oxmalloc's.
+    unsafe extern "C" [_ZdlPvm, _ZdaPvm, _ZdlPvSt11align_val_t, _ZdaPvSt11align_val_t]
+        fn(p: *mut c_void, _size_or_align: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { release(p) }
+    }
+}
+
+exports! {
+    /// `operator delete(void*, size_t, std::align_val_t)` and its array form.
+    ///
+    /// # Safety
+    /// `p` is null or a live allocation of oxmalloc's.
+    unsafe extern "C" [_ZdlPvmSt11align_val_t, _ZdaPvmSt11align_val_t]
+        fn(p: *mut c_void, _size: usize, _align: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { release(p) }
+    }
+}
+
+exports! {
+    /// `operator delete(void*, const std::nothrow_t&)` and its array form.
+    ///
+    /// # Safety
+    /// `p` is null or a live allocation of oxmalloc's.
+    unsafe extern "C" [_ZdlPvRKSt9nothrow_t, _ZdaPvRKSt9nothrow_t]
+        fn(p: *mut c_void, _nothrow: *const c_void) {
+        // SAFETY: forwarded from the caller.
+        unsafe { release(p) }
+    }
+}
+
+exports! {
+    /// `operator delete(void*, std::align_val_t, const std::nothrow_t&)` and
+    /// its array form.
+    ///
+    /// # Safety
+    /// `p` is null or a live allocation of oxmalloc's.
+    unsafe extern "C" [_ZdlPvSt11align_val_tRKSt9nothrow_t, _ZdaPvSt11align_val_tRKSt9nothrow_t]
+        fn(p: *mut c_void, _align: usize, _nothrow: *const c_void) {
+        // SAFETY: forwarded from the caller.
+        unsafe { release(p) }
+    }
+}

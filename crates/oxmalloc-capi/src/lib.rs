@@ -1,0 +1,56 @@
+//! oxmalloc as a C library: `liboxmalloc.so` (drop-in for `LD_PRELOAD` or
+//! linking) and `liboxmalloc.a`.
+//!
+//! | module | exports |
+//! |---|---|
+//! | [`malloc`] | the C and POSIX allocation functions and glibc's `__libc_*` aliases |
+//! | [`cxx`] | every standard C++ `operator new` / `operator delete`, by Itanium name |
+//! | [`extension`] | gperftools' `MallocExtension_*` functions and `nallocx` |
+//! | [`regions`] | the region API of `include/oxmalloc.h` (`oxmalloc_inject`, …) |
+//! | [`exit_report`] | `MALLOCSTATS=1\|2`: the allocator report on standard error at exit |
+//! | `fatal` | stopping the program with a message, never allocating (and the panic hook) |
+//!
+//! # Why this crate links `std`
+//! A `cdylib` or `staticlib` built without `std` must be compiled with
+//! `panic = "abort"`, which Cargo sets only per profile, not per crate (and
+//! never for `cargo test`). So the library links `std`, but nothing in it uses
+//! `std`'s allocating parts: every path is written against `core`, the engine
+//! and `libc`. Panics are not reachable by construction (no indexing that can
+//! fail, no `unwrap`); should one happen anyway, [`panic`]'s hook, installed
+//! when the library is loaded, prints a fixed line and aborts before `std`'s
+//! default hook could allocate.
+//!
+//! # Load-time and exit-time hooks
+//! The library's constructor (an `.init_array` entry, run before `main` and
+//! before the constructors of the libraries that depend on it) installs the
+//! panic hook and reads `MALLOCSTATS`; its `.fini_array` destructor prints the
+//! report. Neither uses `atexit`, which may allocate.
+
+mod alias;
+pub mod cxx;
+pub mod exit_report;
+pub mod extension;
+mod fatal;
+pub mod malloc;
+pub mod regions;
+mod slots;
+
+/// Runs when the library is loaded (or, for the static library, when the
+/// program starts).
+extern "C" fn on_load() {
+    fatal::install_panic_hook();
+    exit_report::arm();
+}
+
+/// Runs when the library is unloaded, after `atexit` handlers.
+extern "C" fn on_unload() {
+    exit_report::print();
+}
+
+#[used]
+#[link_section = ".init_array"]
+static ON_LOAD: extern "C" fn() = on_load;
+
+#[used]
+#[link_section = ".fini_array"]
+static ON_UNLOAD: extern "C" fn() = on_unload;

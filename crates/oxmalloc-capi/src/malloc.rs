@@ -1,0 +1,227 @@
+//! The C and POSIX allocation functions, with glibc's behaviour at the edges
+//! (measured on glibc 2.36):
+//!
+//! - `malloc(0)` returns a unique pointer; `realloc(NULL, n)` is `malloc(n)`;
+//!   `realloc(p, 0)` frees `p` and returns null.
+//! - Failure returns null with `errno = ENOMEM`; so does a `calloc` or
+//!   `reallocarray` whose size overflows, and a `pvalloc` whose rounding does.
+//! - `posix_memalign` returns `EINVAL` for an alignment that is not a power of
+//!   two or is smaller than `sizeof(void *)`, `ENOMEM` when memory ran out, and
+//!   leaves `errno` alone.
+//! - `aligned_alloc` and `memalign` round a non-power-of-two alignment up to
+//!   the next power of two; an alignment too large to round fails with
+//!   `EINVAL`. The size need not be a multiple of the alignment.
+//! - `valloc` and `pvalloc` align to the OS page size; `pvalloc` rounds the
+//!   size up to whole OS pages.
+//! - `free` (and every function that only frees) preserves `errno`.
+//! - `malloc_usable_size(NULL)` is 0.
+//!
+//! Objects of 16 bytes or more are 16-aligned (`max_align_t`).
+
+use crate::alias::exports;
+use core::ffi::{c_int, c_void};
+use core::ptr;
+use engine::os::{errno, page_size, set_errno};
+use engine::raw;
+
+/// Returns `p`, setting `errno = ENOMEM` when it is null.
+#[inline(always)]
+fn or_enomem(p: *mut u8) -> *mut c_void {
+    if p.is_null() {
+        set_errno(libc::ENOMEM);
+    }
+    p.cast()
+}
+
+/// Null with `errno` set to `e`.
+#[cold]
+fn fail(e: c_int) -> *mut c_void {
+    set_errno(e);
+    ptr::null_mut()
+}
+
+/// `malloc`: at least `size` bytes, or null with `ENOMEM`.
+#[inline(always)]
+pub(crate) fn alloc(size: usize) -> *mut c_void {
+    or_enomem(raw::malloc(size))
+}
+
+/// `memalign`: at least `size` bytes aligned to `align` rounded up to a power
+/// of two; null with `EINVAL` when it cannot be rounded, `ENOMEM` when memory
+/// ran out.
+pub(crate) fn alloc_aligned(align: usize, size: usize) -> *mut c_void {
+    match align.checked_next_power_of_two() {
+        Some(a) => or_enomem(raw::aligned(size, a)),
+        None => fail(libc::EINVAL),
+    }
+}
+
+/// `free`, keeping `errno` as it was.
+///
+/// # Safety
+/// `p` is null or a live allocation of oxmalloc's.
+#[inline(always)]
+pub(crate) unsafe fn release(p: *mut c_void) {
+    if p.is_null() {
+        return;
+    }
+    let e = errno();
+    // SAFETY: a live allocation of oxmalloc's (caller).
+    unsafe { raw::free(p.cast()) };
+    set_errno(e);
+}
+
+/// `realloc` with glibc's edges.
+///
+/// # Safety
+/// `p` is null or a live allocation of oxmalloc's.
+unsafe fn resize(p: *mut c_void, size: usize) -> *mut c_void {
+    if p.is_null() {
+        return alloc(size);
+    }
+    if size == 0 {
+        // SAFETY: forwarded from the caller.
+        unsafe { release(p) };
+        return ptr::null_mut();
+    }
+    // SAFETY: `p` is non-null and live (caller); `size` is non-zero.
+    or_enomem(unsafe { raw::realloc(p.cast(), size) })
+}
+
+exports! {
+    /// `malloc(size)`: at least `size` bytes (a unique pointer for 0), or null
+    /// with `errno = ENOMEM`.
+    extern "C" [malloc, __libc_malloc] fn(size: usize) -> *mut c_void {
+        alloc(size)
+    }
+}
+
+exports! {
+    /// `free(p)`: frees `p` (nothing for null), keeping `errno`.
+    ///
+    /// # Safety
+    /// `p` is null or a live allocation of oxmalloc's that is not used again.
+    unsafe extern "C" [free, __libc_free, cfree] fn(p: *mut c_void) {
+        // SAFETY: forwarded from the caller.
+        unsafe { release(p) }
+    }
+}
+
+exports! {
+    /// C23 `free_sized(p, size)`: `free(p)`.
+    ///
+    /// # Safety
+    /// As for `free`.
+    unsafe extern "C" [free_sized] fn(p: *mut c_void, _size: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { release(p) }
+    }
+}
+
+exports! {
+    /// C23 `free_aligned_sized(p, alignment, size)`: `free(p)`.
+    ///
+    /// # Safety
+    /// As for `free`.
+    unsafe extern "C" [free_aligned_sized] fn(p: *mut c_void, _align: usize, _size: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { release(p) }
+    }
+}
+
+exports! {
+    /// `calloc(n, size)`: `n * size` zero bytes; null with `ENOMEM` when the
+    /// product overflows or memory ran out.
+    extern "C" [calloc, __libc_calloc] fn(n: usize, size: usize) -> *mut c_void {
+        match n.checked_mul(size) {
+            Some(total) => or_enomem(raw::zeroed(total, 1)),
+            None => fail(libc::ENOMEM),
+        }
+    }
+}
+
+exports! {
+    /// `realloc(p, size)`: `malloc(size)` for null `p`; frees `p` and returns
+    /// null for size 0; else the (possibly moved) block, or null with `ENOMEM`
+    /// and `p` untouched.
+    ///
+    /// # Safety
+    /// `p` is null or a live allocation of oxmalloc's.
+    unsafe extern "C" [realloc, __libc_realloc] fn(p: *mut c_void, size: usize) -> *mut c_void {
+        // SAFETY: forwarded from the caller.
+        unsafe { resize(p, size) }
+    }
+}
+
+exports! {
+    /// `reallocarray(p, n, size)`: `realloc(p, n * size)`, or null with
+    /// `ENOMEM` (and `p` untouched) when the product overflows.
+    ///
+    /// # Safety
+    /// As for `realloc`.
+    unsafe extern "C" [reallocarray] fn(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+        match n.checked_mul(size) {
+            // SAFETY: forwarded from the caller.
+            Some(total) => unsafe { resize(p, total) },
+            None => fail(libc::ENOMEM),
+        }
+    }
+}
+
+exports! {
+    /// `posix_memalign(out, alignment, size)`: 0 and `*out` set, `EINVAL` for
+    /// an alignment that is not a power of two or is below `sizeof(void *)`,
+    /// `ENOMEM` when memory ran out. `errno` is left alone.
+    ///
+    /// # Safety
+    /// `out` is valid for writing a pointer.
+    unsafe extern "C" [posix_memalign] fn(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+        if !align.is_power_of_two() || align < core::mem::size_of::<*mut c_void>() {
+            return libc::EINVAL;
+        }
+        let e = errno();
+        let p = raw::aligned(size, align);
+        set_errno(e);
+        if p.is_null() {
+            return libc::ENOMEM;
+        }
+        // SAFETY: `out` is writable (caller).
+        unsafe { *out = p.cast() };
+        0
+    }
+}
+
+exports! {
+    /// `aligned_alloc(alignment, size)` and `memalign(alignment, size)`: see
+    /// the module docs for non-power-of-two alignments.
+    extern "C" [aligned_alloc, memalign, __libc_memalign] fn(align: usize, size: usize) -> *mut c_void {
+        alloc_aligned(align, size)
+    }
+}
+
+exports! {
+    /// `valloc(size)`: aligned to the OS page size.
+    extern "C" [valloc, __libc_valloc] fn(size: usize) -> *mut c_void {
+        or_enomem(raw::aligned(size, page_size()))
+    }
+}
+
+exports! {
+    /// `pvalloc(size)`: `size` rounded up to whole OS pages, page-aligned; null
+    /// with `ENOMEM` when the rounding overflows.
+    extern "C" [pvalloc, __libc_pvalloc] fn(size: usize) -> *mut c_void {
+        let page = page_size();
+        match size.checked_add(page - 1) {
+            Some(s) => or_enomem(raw::aligned(s & !(page - 1), page)),
+            None => fail(libc::ENOMEM),
+        }
+    }
+}
+
+exports! {
+    /// `malloc_usable_size(p)`: the bytes usable at `p`; 0 for null or a
+    /// pointer oxmalloc did not hand out.
+    extern "C" [malloc_usable_size] fn(p: *mut c_void) -> usize {
+        raw::usable_size(p.cast()).unwrap_or(0)
+    }
+}

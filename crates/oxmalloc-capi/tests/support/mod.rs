@@ -1,0 +1,169 @@
+//! What the C library's tests share: finding the library built with them,
+//! compiling C and C++ test programs, running programs with the library
+//! preloaded, and installing the tools a test needs.
+
+#![allow(dead_code)] // each test file uses a part of it
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `target/<profile>`: the test executable lives in its `deps/`.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("test executable directory");
+    deps.parent().expect("target/<profile>").to_path_buf()
+}
+
+/// `liboxmalloc.so`, built by Cargo with this test (the test's package is
+/// the library's).
+pub fn library() -> PathBuf {
+    let p = profile_dir().join("deps/liboxmalloc.so");
+    assert!(p.is_file(), "{} was not built", p.display());
+    p
+}
+
+/// `liboxmalloc.a`.
+pub fn static_library() -> PathBuf {
+    let p = profile_dir().join("deps/liboxmalloc.a");
+    assert!(p.is_file(), "{} was not built", p.display());
+    p
+}
+
+/// This crate's `tests/c` directory, where the C sources are.
+pub fn c_source(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/c")
+        .join(name)
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "oxmalloc-capi-{}-{name}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch directory");
+    d
+}
+
+/// Runs `cmd`, failing the test with its output unless it succeeds.
+pub fn check(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Compiles `tests/c/<source>` (gcc, or g++ for `.cc`) into `dir/<output>`
+/// with `extra` arguments after the source (libraries, flags).
+pub fn compile_into(dir: &Path, source: &str, output: &str, extra: &[&str]) -> PathBuf {
+    let compiler = if source.ends_with(".cc") {
+        "g++"
+    } else {
+        "gcc"
+    };
+    let exe = dir.join(output);
+    check(
+        Command::new(compiler)
+            .args(["-O1", "-g", "-Wall", "-Werror", "-pthread"])
+            // Calls to the allocator must happen as written, huge sizes included.
+            .args(["-fno-builtin", "-Wno-alloc-size-larger-than"])
+            .arg("-I")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("include"))
+            .arg(c_source(source))
+            .arg("-o")
+            .arg(&exe)
+            .args(extra),
+    );
+    exe
+}
+
+/// Compiles `tests/c/<source>` linked against `liboxmalloc.so` (found at run
+/// time through an rpath).
+pub fn compile_linked(source: &str) -> PathBuf {
+    let dir = scratch(source);
+    let lib_dir = profile_dir().join("deps");
+    let lib_dir = lib_dir.to_str().expect("UTF-8 path");
+    compile_into(
+        &dir,
+        source,
+        "prog",
+        &[
+            &format!("-L{lib_dir}"),
+            &format!("-Wl,-rpath,{lib_dir}"),
+            "-loxmalloc",
+            "-ldl",
+        ],
+    )
+}
+
+/// A command that runs `program` with the library preloaded.
+pub fn preloaded(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new(program);
+    c.env("LD_PRELOAD", library());
+    c
+}
+
+/// Runs a self-checking test program and returns its standard output, which
+/// must end with the line `ok`.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = check(cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.trim_end().ends_with("ok"),
+        "{cmd:?} did not finish\n--- stdout\n{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// True when `tool` is on the PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Makes sure `tool` is installed: when it is missing and we are root on a
+/// machine with apt-get, installs `package`. Fails the test otherwise.
+pub fn ensure_tool(tool: &str, package: &str) {
+    // One apt-get at a time (tests run in parallel threads).
+    static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = APT.lock().unwrap_or_else(|e| e.into_inner());
+    if have(tool) {
+        return;
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root && have("apt-get") {
+        let install = || {
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends", package])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !install() {
+            let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+            install();
+        }
+    }
+    assert!(
+        have(tool),
+        "{tool} is needed by this test: install the {package} package"
+    );
+}
