@@ -72,7 +72,7 @@ def main(argv):
             if peer in times:
                 r = times[BASE] / times[peer]
                 faster = "ox" if r < 1 else peer
-                row.append(f"{r:.2f} ({faster})")
+                row.append(f"{r:.2f} ({faster})" if r >= 0.1 else f"{r:.3f} ({faster})")
             else:
                 row.append("-")
         rows.append(row)
