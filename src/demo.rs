@@ -33,15 +33,24 @@ fn parse(args: &[String]) -> Result<Options, String> {
 
 /// One worker's share: strings, maps, vectors of many sizes; half of what it
 /// builds is sent to the next worker to be freed there.
-fn work(id: usize, rounds: usize, tx: mpsc::Sender<Vec<String>>, rx: mpsc::Receiver<Vec<String>>) -> u64 {
+fn work(
+    id: usize,
+    rounds: usize,
+    tx: mpsc::Sender<Vec<String>>,
+    rx: mpsc::Receiver<Vec<String>>,
+) -> u64 {
     let mut check = 0u64;
     for r in 0..rounds {
-        let words: Vec<String> = (0..500).map(|i| format!("w{id}-{r}-{i}-{}", "x".repeat(i % 64))).collect();
+        let words: Vec<String> = (0..500)
+            .map(|i| format!("w{id}-{r}-{i}-{}", "x".repeat(i % 64)))
+            .collect();
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for w in &words {
             *counts.entry(&w[..w.len().min(6)]).or_default() += 1;
         }
-        let tree: BTreeMap<usize, Vec<u8>> = (0..200).map(|i| (i * 7 % 199, vec![i as u8; i * 13 % 4000])).collect();
+        let tree: BTreeMap<usize, Vec<u8>> = (0..200)
+            .map(|i| (i * 7 % 199, vec![i as u8; i * 13 % 4000]))
+            .collect();
         let big: Vec<u64> = (0..(r % 16 + 1) * 40_000).map(|x| x as u64).collect();
         check = check
             .wrapping_add(counts.len() as u64)
@@ -74,7 +83,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 thread::spawn(move || work(id, rounds, tx, rx))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("worker")).fold(0u64, u64::wrapping_add)
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker"))
+            .fold(0u64, u64::wrapping_add)
     });
     println!(
         "oxmalloc demo: {} threads x {} rounds in {:.3} s (checksum {check:#x})",
@@ -82,7 +94,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     super::print_report();
     let released = oxmalloc::release_free_memory();
-    println!("release_free_memory() released {:.2} MiB", released as f64 / (1 << 20) as f64);
+    println!(
+        "release_free_memory() released {:.2} MiB",
+        released as f64 / (1 << 20) as f64
+    );
     super::print_report();
     Ok(())
 }

@@ -50,13 +50,38 @@ fn print_report() {
     let s = oxmalloc::stats();
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
     let rows: BTreeMap<&str, String> = [
-        ("1 bytes in use by the program", format!("{:>10.2} MiB", mib(s.allocated_bytes))),
+        (
+            "1 bytes in use by the program",
+            format!("{:>10.2} MiB", mib(s.allocated_bytes)),
+        ),
         ("2 heap size", format!("{:>10.2} MiB", mib(s.heap_size))),
-        ("3 page heap free", format!("{:>10.2} MiB", mib(s.pageheap_free_bytes))),
-        ("4 released to the OS", format!("{:>10.2} MiB", mib(s.pageheap_unmapped_bytes))),
-        ("5 central + transfer caches", format!("{:>10.2} MiB", mib(s.central_cache_free_bytes + s.transfer_cache_free_bytes))),
-        ("6 thread caches", format!("{:>10.2} MiB ({} threads)", mib(s.thread_cache_free_bytes), s.thread_cache_count)),
-        ("7 spans in use / free", format!("{:>10} / {}", s.spans_in_use, s.free_spans)),
+        (
+            "3 page heap free",
+            format!("{:>10.2} MiB", mib(s.pageheap_free_bytes)),
+        ),
+        (
+            "4 released to the OS",
+            format!("{:>10.2} MiB", mib(s.pageheap_unmapped_bytes)),
+        ),
+        (
+            "5 central + transfer caches",
+            format!(
+                "{:>10.2} MiB",
+                mib(s.central_cache_free_bytes + s.transfer_cache_free_bytes)
+            ),
+        ),
+        (
+            "6 thread caches",
+            format!(
+                "{:>10.2} MiB ({} threads)",
+                mib(s.thread_cache_free_bytes),
+                s.thread_cache_count
+            ),
+        ),
+        (
+            "7 spans in use / free",
+            format!("{:>10} / {}", s.spans_in_use, s.free_spans),
+        ),
         ("8 metadata", format!("{:>10.2} MiB", mib(s.metadata_bytes))),
     ]
     .into_iter()

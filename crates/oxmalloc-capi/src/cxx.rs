@@ -76,7 +76,7 @@ fn new_or_handler(size: usize, align: usize) -> *mut c_void {
             // SAFETY: the program's handler; it frees memory, throws or
             // aborts, as the standard asks of it.
             Some(h) => unsafe { h() },
-            None => crate::fatal::die(format_args!(
+            None => engine::os::fatal(format_args!(
                 "operator new: out of memory for {size} bytes, and no std::new_handler is installed"
             )),
         }

@@ -9,10 +9,9 @@
 //! destructor, which runs after `atexit` handlers and the destructors of the
 //! objects loaded after the library, with `write(2)` and no allocation.
 
-use core::ffi::c_int;
-use core::fmt::{self, Write};
+use core::fmt::Write;
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
-use engine::os::{errno, getenv, parse_usize};
+use engine::os::{getenv, parse_usize, FdWriter};
 
 /// The report level asked for; 0: none.
 static LEVEL: AtomicU32 = AtomicU32::new(0);
@@ -36,34 +35,13 @@ pub(crate) fn arm() {
     }
 }
 
-/// `fmt::Write` straight to a descriptor with `write(2)`.
-struct Fd(c_int);
-
-impl Write for Fd {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut rest = s.as_bytes();
-        while !rest.is_empty() {
-            // SAFETY: the buffer is valid for `rest.len()` bytes.
-            let n = unsafe { libc::write(self.0, rest.as_ptr().cast(), rest.len()) };
-            if n < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            match usize::try_from(n).ok().filter(|&n| n > 0) {
-                Some(n) => rest = rest.get(n..).unwrap_or_default(),
-                None => return Err(fmt::Error),
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Writes the report, if one was asked for.
 pub(crate) fn print() {
     let level = LEVEL.load(Ordering::Relaxed);
     if level == 0 {
         return;
     }
-    let mut out = Fd(FD.load(Ordering::Relaxed));
+    let mut out = FdWriter(FD.load(Ordering::Relaxed));
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let _ = writeln!(

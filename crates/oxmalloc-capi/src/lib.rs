@@ -23,7 +23,8 @@
 //! # Load-time and exit-time hooks
 //! The library's constructor (an `.init_array` entry, run before `main` and
 //! before the constructors of the libraries that depend on it) installs the
-//! panic hook and reads `MALLOCSTATS`; its `.fini_array` destructor prints the
+//! panic hook, reads `MALLOCSTATS` and starts the background release thread
+//! when `OXMALLOC_BACKGROUND_RELEASE_MS` asks for it; its `.fini_array` destructor prints the
 //! report. Neither uses `atexit`, which may allocate.
 
 mod alias;
@@ -40,6 +41,20 @@ mod slots;
 extern "C" fn on_load() {
     fatal::install_panic_hook();
     exit_report::arm();
+    start_background_release();
+}
+
+/// `OXMALLOC_BACKGROUND_RELEASE_MS=N` (or `TCMALLOC_…`): a thread gives idle
+/// free pages back to the OS every N milliseconds. Started here, never from
+/// inside an allocation.
+fn start_background_release() {
+    use engine::os::{getenv, parse_usize};
+    let ms = getenv(c"OXMALLOC_BACKGROUND_RELEASE_MS")
+        .or_else(|| getenv(c"TCMALLOC_BACKGROUND_RELEASE_MS"))
+        .and_then(parse_usize);
+    if let Some(ms) = ms.filter(|&ms| ms > 0) {
+        engine::start_background_release(ms as u64);
+    }
 }
 
 /// Runs when the library is unloaded, after `atexit` handlers.

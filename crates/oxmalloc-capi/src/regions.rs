@@ -374,13 +374,9 @@ fn c_info(r: &RegionInfo) -> CRegionInfo {
 /// `out` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn oxmalloc_region_info(id: c_uint, out: *mut CRegionInfo) -> c_int {
-    // The engine makes `RegionId`s only itself: find the record by number.
-    let mut found = None;
-    engine::for_each_region(|r| {
-        if r.id.index() == id as usize {
-            found = Some(c_info(r));
-        }
-    });
+    let found = engine::RegionId::from_index(id as usize)
+        .and_then(engine::region_info)
+        .map(|r| c_info(&r));
     match (found, out.is_null()) {
         (Some(info), false) => {
             // SAFETY: writable (caller).

@@ -119,7 +119,10 @@ impl CentralFreeList {
                 head = (*obj).next;
                 let s = PAGEMAP.get(obj as usize >> PAGE_SHIFT);
                 if s.is_null() || (*s).class as usize != c {
-                    crate::os::fatal("free of a pointer oxmalloc does not own", obj as usize);
+                    crate::os::fatal(format_args!(
+                        "free of a pointer oxmalloc does not own (address {:#x})",
+                        obj as usize
+                    ));
                 }
                 if !has_object(&*s, &info) {
                     g.nonempty.push(s);

@@ -8,6 +8,7 @@
 //! | `OXMALLOC_AGGRESSIVE_DECOMMIT` | `TCMALLOC_AGGRESSIVE_DECOMMIT` | 0 | release every free span at once |
 //! | `OXMALLOC_MEMFS_PATH` | `TCMALLOC_MEMFS_MALLOC_PATH` | unset | take memory from a file on hugetlbfs/tmpfs: a directory, a file-name prefix, or `memfd` |
 //! | `OXMALLOC_MEMFS_LIMIT_MB` | `TCMALLOC_MEMFS_LIMIT_MB` | 0 (none) | most memory taken from that file |
+//! | `OXMALLOC_BACKGROUND_RELEASE_MS` | `TCMALLOC_BACKGROUND_RELEASE_MS` | 0 (off) | C library only (Rust programs call `start_background_release`): every N ms, release free pages idle for N ms |
 //! | `OXMALLOC_MEMFS_DISABLE_FALLBACK` | `TCMALLOC_MEMFS_DISABLE_FALLBACK` | 0 | 1: fail allocations when the file is full instead of using `mmap` |
 //!
 //! The `OXMALLOC_` name wins when both are set.
@@ -113,7 +114,10 @@ fn install_memfs(path: &'static [u8]) {
         Ok(()) => set_system_allocator(&MEMFS),
         Err(e) => {
             use core::fmt::Write;
-            let _ = writeln!(os::Stderr, "oxmalloc: OXMALLOC_MEMFS_PATH ignored: {e}");
+            let _ = writeln!(
+                os::FdWriter(2),
+                "oxmalloc: OXMALLOC_MEMFS_PATH ignored: {e}"
+            );
         }
     }
 }

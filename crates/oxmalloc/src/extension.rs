@@ -79,6 +79,8 @@ pub fn numeric_property(name: &str) -> Option<usize> {
 
 /// Sets a writable numeric property; false for an unknown or read-only name.
 pub fn set_numeric_property(name: &str, value: usize) -> bool {
+    // Settings from the environment first, so they never override this one.
+    heap::init();
     let h = global();
     match name {
         "tcmalloc.max_total_thread_cache_bytes" => h.set_max_total_thread_cache(value),

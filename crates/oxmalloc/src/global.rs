@@ -49,7 +49,10 @@ unsafe impl GlobalAlloc for OxMalloc {
         let span = if c == 0 {
             match heap::lookup(p) {
                 Some((0, s)) => s,
-                _ => crate::os::fatal("realloc of a pointer oxmalloc does not own", p as usize),
+                _ => crate::os::fatal(format_args!(
+                    "realloc of a pointer oxmalloc does not own (address {:#x})",
+                    p as usize
+                )),
             }
         } else {
             ptr::null_mut()
@@ -136,7 +139,10 @@ pub mod raw {
     /// `p` is a live allocation of oxmalloc's.
     pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
         let Some((c, s)) = heap::lookup(p) else {
-            crate::os::fatal("realloc of a pointer oxmalloc does not own", p as usize)
+            crate::os::fatal(format_args!(
+                "realloc of a pointer oxmalloc does not own (address {:#x})",
+                p as usize
+            ))
         };
         // SAFETY: `p` is live (caller) with class `c` / span `s`, allocated
         // by malloc-style calls (alignment 1 picks the same classes).

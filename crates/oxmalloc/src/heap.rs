@@ -399,7 +399,10 @@ pub(crate) unsafe fn free(p: *mut u8) {
         Some((c, _)) if c != 0 => unsafe { dealloc_small(p, c) },
         // SAFETY: the in-use large span that starts at `p`.
         Some((_, s)) => unsafe { GLOBAL.free_large(s) },
-        None => os::fatal("free of a pointer oxmalloc does not own", p as usize),
+        None => os::fatal(format_args!(
+            "free of a pointer oxmalloc does not own (address {:#x})",
+            p as usize
+        )),
     }
 }
 

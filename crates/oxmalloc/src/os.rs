@@ -111,20 +111,27 @@ pub fn set_errno(v: i32) {
     unsafe { *libc::__errno_location() = v };
 }
 
-/// Writes bytes to standard error with `write(2)`, without allocating.
-pub fn write_stderr(bytes: &[u8]) {
+/// Writes all of `bytes` to descriptor `fd` with `write(2)`, retrying on
+/// `EINTR`, without allocating. False when a write failed.
+pub fn write_all(fd: i32, bytes: &[u8]) -> bool {
     let mut rest = bytes;
     while !rest.is_empty() {
         // SAFETY: the buffer is valid for `rest.len()` bytes.
-        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
         if n <= 0 {
             if n < 0 && errno() == libc::EINTR {
                 continue;
             }
-            return;
+            return false;
         }
-        rest = &rest[n as usize..];
+        rest = rest.get(n as usize..).unwrap_or_default();
     }
+    true
+}
+
+/// Writes bytes to standard error, without allocating.
+pub fn write_stderr(bytes: &[u8]) {
+    write_all(2, bytes);
 }
 
 /// A fixed-size text buffer implementing `core::fmt::Write`: formatting
@@ -163,23 +170,27 @@ impl<const N: usize> core::fmt::Write for FixedBuf<N> {
     }
 }
 
-/// A `core::fmt::Write` sink that goes straight to standard error.
-pub struct Stderr;
+/// A `core::fmt::Write` sink that goes straight to a file descriptor.
+pub struct FdWriter(pub i32);
 
-impl core::fmt::Write for Stderr {
+impl core::fmt::Write for FdWriter {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        write_stderr(s.as_bytes());
-        Ok(())
+        if write_all(self.0, s.as_bytes()) {
+            Ok(())
+        } else {
+            Err(core::fmt::Error)
+        }
     }
 }
 
-/// Prints a message naming the operation and address, then aborts.
+/// Prints `oxmalloc: fatal: <message>` to standard error, without
+/// allocating, then aborts. Messages name the operation and the address.
 #[cold]
 #[inline(never)]
-pub fn fatal(what: &str, addr: usize) -> ! {
+pub fn fatal(what: core::fmt::Arguments<'_>) -> ! {
     use core::fmt::Write;
     let mut b = FixedBuf::<256>::new();
-    let _ = writeln!(b, "oxmalloc: fatal: {what} (address {addr:#x})");
+    let _ = writeln!(b, "oxmalloc: fatal: {what}");
     write_stderr(b.as_bytes());
     // SAFETY: abort has no preconditions and never returns.
     unsafe { libc::abort() }

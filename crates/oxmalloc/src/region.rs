@@ -252,6 +252,12 @@ impl RegionId {
     pub fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The id of region number `i`, if there is such a region now (for
+    /// interfaces that pass ids as numbers, such as the C library's).
+    pub fn from_index(i: usize) -> Option<RegionId> {
+        TABLE.get(i)?.active().then_some(RegionId(i as u16))
+    }
 }
 
 /// Why [`inject`] refused a range.
@@ -694,7 +700,10 @@ pub(crate) fn carve(source: Source, npages: usize, want: usize) -> Option<Carved
     let addr = got.as_ptr() as *mut u8 as usize;
     let len = got.len() & !(PAGE_SIZE - 1);
     if !addr.is_multiple_of(PAGE_SIZE) || len < bytes || addr + len > 1usize << ADDRESS_BITS {
-        os::fatal("system allocator returned misaligned or short memory", addr);
+        os::fatal(format_args!(
+            "system allocator returned misaligned or short memory (address {:#x})",
+            addr
+        ));
     }
     let (start, n) = (addr >> PAGE_SHIFT, len >> PAGE_SHIFT);
     if !PAGEMAP.ensure(start, n) {

@@ -83,6 +83,9 @@ pub(crate) fn class_stats(c: usize) -> ClassStats {
 /// Gathers the figures of the global heap: a consistent snapshot, taken with
 /// every lock of the heap held (only the threads' own fast paths run on).
 pub fn stats() -> Stats {
+    // The environment's settings (heap limit, budgets) show even before the
+    // first allocation.
+    crate::heap::init();
     let h = global();
     h.lock_all();
     // SAFETY: `lock_all` holds every lock these read through `held`.

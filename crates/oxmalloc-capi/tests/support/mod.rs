@@ -15,18 +15,40 @@ pub fn profile_dir() -> PathBuf {
     deps.parent().expect("target/<profile>").to_path_buf()
 }
 
-/// `liboxmalloc.so`, built by Cargo with this test (the test's package is
-/// the library's).
+/// `liboxmalloc.so`. Cargo builds it with the workspace's tests (the
+/// `oxmalloc` command depends on it), but not for `cargo test -p
+/// oxmalloc-capi` alone: a library older than its sources fails the test
+/// rather than testing stale code.
 pub fn library() -> PathBuf {
-    let p = profile_dir().join("deps/liboxmalloc.so");
-    assert!(p.is_file(), "{} was not built", p.display());
-    p
+    built("deps/liboxmalloc.so")
 }
 
-/// `liboxmalloc.a`.
+/// `liboxmalloc.a` (same rule as [`library`]).
 pub fn static_library() -> PathBuf {
-    let p = profile_dir().join("deps/liboxmalloc.a");
-    assert!(p.is_file(), "{} was not built", p.display());
+    built("deps/liboxmalloc.a")
+}
+
+fn built(rel: &str) -> PathBuf {
+    let p = profile_dir().join(rel);
+    let lib = std::fs::metadata(&p)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} was not built: run the workspace's tests", p.display()));
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for src in ["oxmalloc-capi/src", "oxmalloc/src"] {
+        for e in std::fs::read_dir(crates.join(src)).expect("source directory") {
+            let f = e.expect("directory entry").path();
+            let m = std::fs::metadata(&f)
+                .and_then(|m| m.modified())
+                .expect("mtime");
+            assert!(
+                m <= lib,
+                "{} is older than {}: build it first \
+                 (cargo build --release -p oxmalloc-capi, or run the workspace's tests)",
+                p.display(),
+                f.display()
+            );
+        }
+    }
     p
 }
 
