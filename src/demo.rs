@@ -3,16 +3,21 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
 use std::thread;
+use std::time::Instant;
 
 struct Options {
     threads: usize,
     rounds: usize,
+    /// `None`: the short table; `Some("text")` / `Some("json")`: the full
+    /// report (`oxmalloc::write_report` level 2 / `oxmalloc::write_json`).
+    report: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         threads: 4,
         rounds: 200,
+        report: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -25,6 +30,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
         match a.as_str() {
             "--threads" => o.threads = num("--threads")?,
             "--rounds" => o.rounds = num("--rounds")?,
+            "--report" => match it.next().map(String::as_str) {
+                Some(f @ ("text" | "json")) => o.report = Some(f.to_string()),
+                _ => return Err("--report needs text or json".into()),
+            },
             other => return Err(format!("demo: unknown option {other:?}")),
         }
     }
@@ -73,7 +82,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let o = parse(args)?;
     let (mut txs, mut rxs): (Vec<_>, Vec<_>) = (0..o.threads).map(|_| mpsc::channel()).unzip();
     txs.rotate_left(1);
-    let (check, secs) = super::timed(|| {
+    let start = Instant::now();
+    let check = {
         let handles: Vec<_> = txs
             .into_iter()
             .zip(rxs.drain(..))
@@ -87,17 +97,74 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .into_iter()
             .map(|h| h.join().expect("worker"))
             .fold(0u64, u64::wrapping_add)
-    });
+    };
+    let secs = start.elapsed().as_secs_f64();
     println!(
         "oxmalloc demo: {} threads x {} rounds in {:.3} s (checksum {check:#x})",
         o.threads, o.rounds, secs
     );
-    super::print_report();
+    print_summary();
     let released = oxmalloc::release_free_memory();
-    println!(
-        "release_free_memory() released {:.2} MiB",
-        released as f64 / (1 << 20) as f64
-    );
-    super::print_report();
+    println!("release_free_memory() released {:.2} MiB", mib(released));
+    match o.report.as_deref() {
+        Some("json") => {
+            let mut s = String::new();
+            oxmalloc::write_json(&mut s).map_err(|e| e.to_string())?;
+            println!("{s}");
+        }
+        Some(_) => {
+            let mut s = String::new();
+            oxmalloc::write_report(&mut s, 2).map_err(|e| e.to_string())?;
+            print!("{s}");
+        }
+        None => print_summary(),
+    }
     Ok(())
+}
+
+fn mib(b: usize) -> f64 {
+    b as f64 / (1 << 20) as f64
+}
+
+/// The short report: what the program holds, where the rest is.
+fn print_summary() {
+    let s = oxmalloc::stats();
+    let rows = [
+        (
+            "bytes in use by the program",
+            format!("{:>10.2} MiB", mib(s.allocated_bytes)),
+        ),
+        ("heap size", format!("{:>10.2} MiB", mib(s.heap_size))),
+        (
+            "page heap free",
+            format!("{:>10.2} MiB", mib(s.pageheap_free_bytes)),
+        ),
+        (
+            "released to the OS",
+            format!("{:>10.2} MiB", mib(s.pageheap_unmapped_bytes)),
+        ),
+        (
+            "central + transfer caches",
+            format!(
+                "{:>10.2} MiB",
+                mib(s.central_cache_free_bytes + s.transfer_cache_free_bytes)
+            ),
+        ),
+        (
+            "thread caches",
+            format!(
+                "{:>10.2} MiB ({} threads)",
+                mib(s.thread_cache_free_bytes),
+                s.thread_cache_count
+            ),
+        ),
+        (
+            "spans in use / free",
+            format!("{:>10} / {}", s.spans_in_use, s.free_spans),
+        ),
+        ("metadata", format!("{:>10.2} MiB", mib(s.metadata_bytes))),
+    ];
+    for (k, v) in rows {
+        println!("{k:<32}{v}");
+    }
 }

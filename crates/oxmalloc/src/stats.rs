@@ -138,11 +138,17 @@ unsafe fn snapshot_held(h: &crate::heap::Heap) -> Stats {
 
 /// Free spans of the page heap by length: `f(pages, backed, released)` for
 /// every length 1..=128 pages, then once for all longer spans with
-/// `pages = 129`.
+/// `pages = 129`. The counts are copied out under the lock and `f` runs
+/// after it is released, so `f` may allocate.
 pub(crate) fn free_span_lengths(mut f: impl FnMut(usize, usize, usize)) {
-    let p = global().pages.lock();
-    for n in 1..=MAX_EXACT_PAGES + 1 {
-        let (a, b) = p.free_span_counts(n);
+    let mut counts = [(0usize, 0usize); MAX_EXACT_PAGES + 2];
+    {
+        let p = global().pages.lock();
+        for (n, c) in counts.iter_mut().enumerate().skip(1) {
+            *c = p.free_span_counts(n);
+        }
+    }
+    for (n, &(a, b)) in counts.iter().enumerate().skip(1) {
         f(n, a, b);
     }
 }
