@@ -1,24 +1,11 @@
 //! A pool injected before the first allocation feeds the global heap: every
 //! allocation that fits lands inside it, then the system allocator takes over.
 
+mod common;
+
+use common::map;
 use core::alloc::{GlobalAlloc, Layout};
 use oxmalloc::{inject, region_info, region_of, OxMalloc, RegionKind, RegionOptions, Release};
-
-fn map(len: usize) -> *mut u8 {
-    // SAFETY: a fresh anonymous mapping.
-    let p = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    p.cast()
-}
 
 #[test]
 fn pool_first_then_system() {

@@ -2,35 +2,14 @@
 //! span, exclusive regions left alone by the global heap, injection racing
 //! with allocation, and the O(1) cost of injecting a 1 TiB reservation.
 
+mod common;
+
+use common::{map, map_aligned, PAGE};
 use core::alloc::{GlobalAlloc, Layout};
 use oxmalloc::{
     for_each_span, inject, region_info, region_of, InjectError, OxMalloc, RegionOptions,
 };
 use std::time::Instant;
-
-const PAGE: usize = 8192;
-
-fn map(len: usize) -> *mut u8 {
-    // SAFETY: a fresh anonymous mapping.
-    let p = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    p.cast()
-}
-
-/// A mapping whose start is 8 KiB aligned.
-fn map_aligned(len: usize) -> *mut u8 {
-    let p = map(len + PAGE) as usize;
-    ((p + PAGE - 1) & !(PAGE - 1)) as *mut u8
-}
 
 fn rss_kib() -> usize {
     let s = std::fs::read_to_string("/proc/self/statm").unwrap();

@@ -4,32 +4,15 @@
 //! One test, scenarios in a fixed order with growing block sizes, so each
 //! block must come from the region injected for it.
 
+mod common;
+
+use common::map_with;
 use core::alloc::{GlobalAlloc, Layout};
 use oxmalloc::{
     inject, region_info, region_of, release_free_memory, OxMalloc, RegionOptions, Release,
 };
 
 const PAGE: usize = 4096;
-
-fn map(len: usize, flags: i32, fd: i32) -> *mut u8 {
-    // SAFETY: a fresh mapping.
-    let p = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            flags,
-            fd,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    p.cast()
-}
-
-fn anon(len: usize) -> *mut u8 {
-    map(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)
-}
 
 /// Resident pages of `[p, p + len)`, by `mincore`.
 fn resident_pages(p: *mut u8, len: usize) -> usize {
@@ -64,7 +47,7 @@ fn use_and_release(id: oxmalloc::RegionId, size: usize) -> *mut u8 {
 fn policies() {
     // DontNeed: residency drops.
     let len = 16 << 20;
-    let base = anon(len);
+    let base = map_with(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1);
     // SAFETY: our mapping, handed over for good.
     let id = unsafe { inject(base, len, RegionOptions::new().release(Release::DontNeed)) }.unwrap();
     let p = use_and_release(id, 12 << 20);
@@ -77,7 +60,7 @@ fn policies() {
 
     // Never: contents and residency stay.
     let len = 24 << 20;
-    let base = anon(len);
+    let base = map_with(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1);
     // SAFETY: as above.
     let id = unsafe { inject(base, len, RegionOptions::new().release(Release::Never)) }.unwrap();
     let p = use_and_release(id, 20 << 20);
@@ -98,7 +81,7 @@ fn policies() {
     assert!(fd >= 0);
     // SAFETY: our fd.
     assert_eq!(unsafe { libc::ftruncate(fd, len as libc::off_t) }, 0);
-    let base = map(len, libc::MAP_SHARED, fd);
+    let base = map_with(len, libc::MAP_SHARED, fd);
     // SAFETY: as above.
     let id = unsafe {
         inject(

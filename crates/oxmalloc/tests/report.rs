@@ -1,23 +1,15 @@
 //! The reports: the text report has the gperftools layout and a section per
 //! region; the JSON report parses and its totals add up.
 
+mod common;
+
 use core::alloc::{GlobalAlloc, Layout};
 use oxmalloc::{inject, write_json, write_report, OxMalloc, RegionOptions};
 
 #[test]
 fn text_and_json_agree_and_add_up() {
     let len = 8 << 20;
-    // SAFETY: a fresh anonymous mapping.
-    let base = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
+    let base = common::map_with(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1);
     // SAFETY: ours, handed over for good.
     unsafe {
         inject(
