@@ -5,7 +5,7 @@
 //! every 16 bytes up to 128, then eight classes per power of two
 //! (`2^⌊log2 s⌋ / 8` apart), which bounds internal waste at 12.5 %. A span of
 //! a class grows page by page until what is left over after the last object is
-//! at most 1/8 of the span. A batch (what moves between a thread cache and the
+//! at most 1/8 of the span and it holds at least 4 objects (or is 256 KiB). A batch (what moves between a thread cache and the
 //! central lists at once) is `clamp(64 KiB / size, 2, 32)` objects.
 //!
 //! Class 0 means "not a small object": a whole span of pages.
@@ -62,11 +62,18 @@ impl ClassInfo {
     }
 }
 
+/// Objects a span should hold at least, so that large classes do not go to
+/// the page heap for every object or two...
+const MIN_OBJECTS_PER_SPAN: usize = 4;
+/// ...unless the span would be larger than this.
+const MAX_SPAN_FOR_MIN_OBJECTS: usize = 256 * 1024;
+
 const fn pages_for(size: usize) -> usize {
     let mut pages = 1;
     loop {
         let bytes = pages * PAGE_SIZE;
-        if bytes >= size && (bytes % size) * 8 <= bytes {
+        let enough = bytes / size >= MIN_OBJECTS_PER_SPAN || bytes >= MAX_SPAN_FOR_MIN_OBJECTS;
+        if bytes >= size && (bytes % size) * 8 <= bytes && enough {
             return pages;
         }
         pages += 1;
