@@ -173,7 +173,12 @@ pub fn class_of(size: usize) -> usize {
     if size <= MAX_SMALL_SIZE {
         // SAFETY: `index_of` grows with `size`, so for `size <=
         // MAX_SMALL_SIZE` it is at most `index_of(MAX_SMALL_SIZE) < INDEX_LEN`.
-        unsafe { *CLASS_INDEX.get_unchecked(index_of(size)) as usize }
+        let c = unsafe { *CLASS_INDEX.get_unchecked(index_of(size)) as usize };
+        // SAFETY: every size up to MAX_SMALL_SIZE has a class, never 0 (the
+        // test `lookup_is_smallest_fitting_class` checks each one); telling
+        // the compiler lets callers skip their `c != 0` test on this path.
+        unsafe { core::hint::assert_unchecked(c != 0) };
+        c
     } else {
         0
     }
