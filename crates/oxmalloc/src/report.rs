@@ -210,50 +210,48 @@ pub fn write_json(out: &mut dyn Write) -> Result {
     out.write_str("{\"summary\":")?;
     write_summary_json(out, &s)?;
     out.write_str(",\"classes\":[")?;
-    let mut first = true;
+    let mut sep = Separator::default();
     for c in 1..NUM_CLASSES {
         let cs = class_stats(c);
         if cs.central_objects + cs.transfer_objects == 0 && cs.spans == 0 {
             continue;
         }
-        if !first {
-            out.write_str(",")?;
-        }
-        first = false;
         write!(
             out,
-            "{{\"class\":{c},\"size\":{},\"spans\":{},\"central_objects\":{},\"transfer_objects\":{}}}",
-            cs.size, cs.spans, cs.central_objects, cs.transfer_objects
+            "{}{{\"class\":{c},\"size\":{},\"spans\":{},\"central_objects\":{},\"transfer_objects\":{}}}",
+            sep.next(),
+            cs.size,
+            cs.spans,
+            cs.central_objects,
+            cs.transfer_objects
         )?;
     }
     out.write_str("],\"page_heap\":[")?;
-    let mut first = true;
+    let mut sep = Separator::default();
     let mut res = Ok(());
     free_span_lengths(|n, normal, released| {
         if normal == 0 && released == 0 || res.is_err() {
             return;
         }
-        let sep = if first { "" } else { "," };
-        first = false;
         res = write!(
             out,
-            "{sep}{{\"pages\":{n},\"large\":{},\"free_spans\":{normal},\"released_spans\":{released}}}",
+            "{}{{\"pages\":{n},\"large\":{},\"free_spans\":{normal},\"released_spans\":{released}}}",
+            sep.next(),
             n > MAX_EXACT_PAGES
         );
     });
     res?;
     out.write_str("],\"regions\":[")?;
-    let mut first = true;
+    let mut sep = Separator::default();
     let mut res = Ok(());
     for_each_region(|r| {
         if res.is_err() {
             return;
         }
-        let sep = if first { "" } else { "," };
-        first = false;
         res = write!(
             out,
-            "{sep}{{\"id\":{},\"kind\":\"{:?}\",\"label\":",
+            "{}{{\"id\":{},\"kind\":\"{:?}\",\"label\":",
+            sep.next(),
             r.id.index(),
             r.kind
         )
@@ -311,4 +309,21 @@ fn write_json_string(out: &mut dyn Write, s: &str) -> Result {
         }
     }
     out.write_char('"')
+}
+
+/// The commas between the elements of a JSON array: nothing before the
+/// first element, "," before every other one.
+#[derive(Default)]
+struct Separator {
+    started: bool,
+}
+
+impl Separator {
+    fn next(&mut self) -> &'static str {
+        if core::mem::replace(&mut self.started, true) {
+            ","
+        } else {
+            ""
+        }
+    }
 }
