@@ -409,14 +409,12 @@ pub(crate) unsafe fn free(p: *mut u8) {
 /// Bytes usable at `p` (the class size, or the span length).
 pub(crate) fn usable_size(p: *const u8) -> Option<usize> {
     match lookup(p)? {
-        (0, s) => Some(unsafe_span_bytes(s)),
+        // SAFETY: `lookup` returns valid span records (never unmapped).
+        (0, s) => Some(unsafe { (*s).bytes() }),
         (c, _) => Some(CLASSES[c].size),
     }
 }
 
-fn unsafe_span_bytes(s: *mut Span) -> usize {
-    // SAFETY: `lookup` returns valid span records.
-    unsafe { (*s).bytes() }
 }
 
 /// Resizes in place when possible: same class, or a large span that still

@@ -20,8 +20,10 @@ pub const MAX_EXACT_PAGES: usize = 128;
 /// Grow by at least this many pages (1 MiB) at a time.
 pub const MIN_GROW_PAGES: usize = 128;
 
-/// Release rate in thousandths: the scavenger releases about `rate` pages per
-/// 1000 pages freed... scaled as gperftools does (1.0 = default; 0 = never).
+/// The release rate in thousandths (gperftools' `TCMALLOC_RELEASE_RATE` × 1000):
+/// after releasing `n` pages the scavenger waits for `n × 1000 / rate` more
+/// pages to be freed before it releases again. 1000 is the default; 0 turns
+/// the scavenger off.
 pub static RELEASE_RATE_MILLI: AtomicUsize = AtomicUsize::new(1000);
 
 const DEFAULT_RELEASE_DELAY: isize = 1 << 18;

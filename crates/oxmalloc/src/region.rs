@@ -448,8 +448,8 @@ fn register_system(a: &'static dyn SysAllocator, only_if_none: bool) -> Option<u
     };
     let id = claim_slot(RegionKind::System, 0, 0, cfg)?;
     let mut refs = SYS_REFS.lock();
-    refs[id as usize] = Some(a);
-    let p = refs[id as usize].as_mut().unwrap() as *mut &'static dyn SysAllocator;
+    let slot = &mut refs[id as usize];
+    let p = slot.insert(a) as *mut &'static dyn SysAllocator;
     TABLE[id as usize].sys.store(p, Ordering::Release);
     CURRENT_SYS.store(id as usize, Ordering::Release);
     Some(id)
