@@ -415,8 +415,6 @@ pub(crate) fn usable_size(p: *const u8) -> Option<usize> {
     }
 }
 
-}
-
 /// Resizes in place when possible: same class, or a large span that still
 /// fits (shrinking it when the new size needs fewer pages). Returns true if
 /// `p` now holds `new_size` bytes.
