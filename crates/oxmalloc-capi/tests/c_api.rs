@@ -58,7 +58,9 @@ fn header_and_pkg_config_build_a_working_program() {
             .arg("-o")
             .arg(&exe)
             .args(&pc["Libs"])
-            .arg(format!("-Wl,-rpath,{libdir}")),
+            .arg(format!("-Wl,-rpath,{libdir}"))
+            // Searched before LD_LIBRARY_PATH (see support::compile_linked).
+            .arg("-Wl,--disable-new-dtags"),
     );
     support::run_ok(&mut Command::new(&exe));
 }

@@ -124,6 +124,10 @@ pub fn compile_linked(source: &str) -> PathBuf {
         &[
             &format!("-L{lib_dir}"),
             &format!("-Wl,-rpath,{lib_dir}"),
+            // DT_RPATH, searched before LD_LIBRARY_PATH: `cargo test` puts
+            // target/<profile> there, which may hold an older copy of the
+            // library from another build.
+            "-Wl,--disable-new-dtags",
             "-loxmalloc",
             "-ldl",
         ],
