@@ -39,6 +39,11 @@ pub struct FreeList {
     head: *mut FreeObject,
     length: u32,
     max_length: u32,
+    /// The shortest the list got since the last scavenge (kept next to
+    /// `length`, so the fast path touches one place per class).
+    low_water: u32,
+    /// Overflows since the list last shrank.
+    overages: u32,
 }
 
 /// A thread's cache for one heap.
@@ -50,10 +55,6 @@ pub struct ThreadCache {
     size: AtomicUsize,
     /// Byte budget. Lowered by other threads stealing budget.
     max_size: AtomicUsize,
-    /// Per class: the shortest the list got since the last scavenge.
-    low_water: [u32; NUM_CLASSES],
-    /// Per class: overflows since the list last shrank.
-    overages: [u32; NUM_CLASSES],
     state: u8,
     /// The heap this cache serves (set at registration).
     heap: *const Heap,
@@ -104,11 +105,8 @@ impl ThreadCache {
         // SAFETY: a cached object holds the link to the next one.
         l.head = unsafe { (*h).next };
         l.length -= 1;
-        let len = l.length;
-        // SAFETY: `c < NUM_CLASSES` (caller), so the index is in bounds.
-        let low = unsafe { self.low_water.get_unchecked_mut(c) };
-        if len < *low {
-            *low = len;
+        if l.length < l.low_water {
+            l.low_water = l.length;
         }
         // SAFETY: `c < NUM_CLASSES` (caller).
         self.add_size(-(unsafe { class_size_unchecked(c) } as isize));
@@ -218,10 +216,10 @@ impl ThreadCache {
             if l.max_length < batch {
                 l.max_length += 1;
             } else if l.max_length > batch {
-                self.overages[c] += 1;
-                if self.overages[c] > MAX_OVERAGES {
+                l.overages += 1;
+                if l.overages > MAX_OVERAGES {
                     l.max_length -= batch;
-                    self.overages[c] = 0;
+                    l.overages = 0;
                 }
             }
         }
@@ -248,8 +246,8 @@ impl ThreadCache {
             (*tail).next = ptr::null_mut();
         }
         l.length -= n as u32;
-        if l.length < self.low_water[c] {
-            self.low_water[c] = l.length;
+        if l.length < l.low_water {
+            l.low_water = l.length;
         }
         self.add_size(-((class_size(c) * n) as isize));
         // SAFETY: `head..tail` are `n` free objects of class `c`.
@@ -261,7 +259,7 @@ impl ThreadCache {
     #[cold]
     fn scavenge(&mut self) {
         for (c, info) in CLASSES.iter().enumerate().skip(1) {
-            let lw = self.low_water[c];
+            let lw = self.lists[c].low_water;
             if lw > 0 {
                 self.release(c, (lw as usize).div_ceil(2));
                 let batch = info.batch as u32;
@@ -270,7 +268,8 @@ impl ThreadCache {
                     l.max_length = (l.max_length - batch).max(batch);
                 }
             }
-            self.low_water[c] = self.lists[c].length;
+            let l = &mut self.lists[c];
+            l.low_water = l.length;
         }
         self.heap().grow_cache_budget(self);
     }
@@ -279,7 +278,7 @@ impl ThreadCache {
     pub fn flush(&mut self) {
         for c in 1..NUM_CLASSES {
             self.release(c, self.lists[c].length as usize);
-            self.low_water[c] = 0;
+            self.lists[c].low_water = 0;
         }
     }
 
