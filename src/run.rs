@@ -33,8 +33,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 Some(p) => break p,
                 None => return Err("run: missing PROGRAM after `--`".into()),
             },
-            "--stats" => stats = Some("1"),
-            "--stats=1" => stats = Some("1"),
+            "--stats" | "--stats=1" => stats = Some("1"),
             "--stats=2" => stats = Some("2"),
             "--lib" => match it.next() {
                 Some(p) => lib = Some(PathBuf::from(p)),

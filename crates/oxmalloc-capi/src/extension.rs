@@ -6,7 +6,7 @@
 
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::fmt;
-use engine::size_class::{class_for, class_size, PAGE_SIZE};
+use engine::size_class::allocation_size;
 use engine::Ownership;
 
 /// gperftools' `MallocExtension_Ownership` values.
@@ -159,9 +159,5 @@ pub extern "C" fn nallocx(size: usize, flags: c_int) -> usize {
     let Some(align) = 1usize.checked_shl((flags & 63) as u32) else {
         return 0;
     };
-    match class_for(size, align) {
-        // A whole span of pages.
-        0 => size.max(1).checked_next_multiple_of(PAGE_SIZE).unwrap_or(0),
-        c => class_size(c),
-    }
+    allocation_size(size, align).unwrap_or(0)
 }

@@ -56,19 +56,14 @@ pub(crate) fn alloc_aligned(align: usize, size: usize) -> *mut c_void {
     }
 }
 
-/// `free`, keeping `errno` as it was.
+/// `free`. The engine's free paths keep `errno` as it was.
 ///
 /// # Safety
 /// `p` is null or a live allocation of oxmalloc's.
 #[inline(always)]
 pub(crate) unsafe fn release(p: *mut c_void) {
-    if p.is_null() {
-        return;
-    }
-    let e = errno();
-    // SAFETY: a live allocation of oxmalloc's (caller).
-    unsafe { raw::free(p.cast()) };
-    set_errno(e);
+    // SAFETY: null or a live allocation of oxmalloc's (caller).
+    unsafe { raw::free(p.cast()) }
 }
 
 /// `realloc` with glibc's edges.

@@ -29,7 +29,7 @@ use crate::heap::{self, global};
 use crate::page_heap::RELEASE_RATE_MILLI;
 use crate::pagemap::PAGEMAP;
 use crate::region::{self, RegionId, RegionKind};
-use crate::size_class::{self, PAGE_SHIFT, PAGE_SIZE};
+use crate::size_class::{self, PAGE_SHIFT};
 use crate::span::{Span, SpanState};
 use crate::stats::stats;
 use core::sync::atomic::Ordering;
@@ -136,10 +136,7 @@ pub fn allocated_size(ptr: *const u8) -> Option<usize> {
 
 /// The bytes a request of `size` would really get (`nallocx`).
 pub fn estimated_allocated_size(size: usize) -> usize {
-    match size_class::class_of(size) {
-        0 => size.div_ceil(PAGE_SIZE).saturating_mul(PAGE_SIZE),
-        c => size_class::class_size(c),
-    }
+    size_class::allocation_size(size, 1).unwrap_or(usize::MAX)
 }
 
 /// The state of a span in a [`for_each_span`] walk.

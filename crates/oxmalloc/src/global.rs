@@ -45,31 +45,15 @@ unsafe impl GlobalAlloc for OxMalloc {
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let align = layout.align();
-        let c = size_class::class_for(layout.size(), align);
-        let span = if c == 0 {
-            match heap::lookup(p) {
-                Some((0, s)) => s,
-                _ => crate::os::fatal(format_args!(
-                    "realloc of a pointer oxmalloc does not own (address {:#x})",
-                    p as usize
-                )),
-            }
-        } else {
-            ptr::null_mut()
+        // The layout gives a small object's class; a large one's span is in
+        // the pagemap.
+        let (c, s) = match size_class::class_for(layout.size(), align) {
+            0 => heap::owned(p, "realloc"),
+            c => (c, ptr::null_mut()),
         };
-        // SAFETY: `p` is live with this layout (caller).
-        if unsafe { heap::resize_in_place(c, span, new_size, align) } {
-            return p;
-        }
-        let q = heap::alloc(new_size, align);
-        if !q.is_null() {
-            // SAFETY: both blocks are live and distinct; copy the smaller size.
-            unsafe {
-                ptr::copy_nonoverlapping(p, q, layout.size().min(new_size));
-                self.dealloc(p, layout);
-            }
-        }
-        q
+        // SAFETY: `p` is live with this layout (caller), so with class `c`
+        // or span `s`.
+        unsafe { heap::realloc(p, c, s, layout.size(), new_size, align) }
     }
 }
 
@@ -115,8 +99,9 @@ pub mod raw {
         alloc_zeroed(size, align.max(1))
     }
 
-    /// `free`: any pointer oxmalloc returned, or null. A pointer oxmalloc does
-    /// not own stops the program with a message naming it.
+    /// `free`: any pointer oxmalloc returned, or null. `errno` is kept. A
+    /// pointer oxmalloc does not own stops the program with a message naming
+    /// it.
     ///
     /// # Safety
     /// `p` is null or a live allocation of oxmalloc's.
@@ -138,31 +123,15 @@ pub mod raw {
     /// # Safety
     /// `p` is a live allocation of oxmalloc's.
     pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
-        let Some((c, s)) = heap::lookup(p) else {
-            crate::os::fatal(format_args!(
-                "realloc of a pointer oxmalloc does not own (address {:#x})",
-                p as usize
-            ))
-        };
-        // SAFETY: `p` is live (caller) with class `c` / span `s`, allocated
-        // by malloc-style calls (alignment 1 picks the same classes).
-        if unsafe { heap::resize_in_place(c, s, new_size, 1) } {
-            return p;
-        }
+        let (c, s) = heap::owned(p, "realloc");
         let old = if c != 0 {
             class_size(c)
         } else {
-            // SAFETY: `lookup` returns valid span records.
+            // SAFETY: `owned` returns valid span records.
             unsafe { (*s).bytes() }
         };
-        let q = heap::alloc(new_size, 1);
-        if !q.is_null() {
-            // SAFETY: distinct live blocks; copy what both hold.
-            unsafe {
-                ptr::copy_nonoverlapping(p, q, old.min(new_size));
-                heap::free(p);
-            }
-        }
-        q
+        // SAFETY: `p` is live (caller) with class `c` / span `s`; malloc-style
+        // calls allocate with alignment 1, which picks the same classes.
+        unsafe { heap::realloc(p, c, s, old, new_size, 1) }
     }
 }

@@ -159,6 +159,7 @@ impl Heap {
     /// # Safety
     /// `s` is the in-use large span of a live allocation of this heap.
     pub(crate) unsafe fn free_large(&self, s: *mut Span) {
+        let _errno = os::KeepErrno::new();
         // SAFETY: forwarded from the caller.
         unsafe { self.pages.lock().free(s) };
     }
@@ -385,6 +386,36 @@ pub(crate) unsafe fn dealloc_small(p: *mut u8, c: usize) {
     unsafe { (*thread_cache::current()).dealloc(p, c) };
 }
 
+/// [`lookup`] for a pointer the caller promises is live: stops the program
+/// with a message naming `op` and the address when oxmalloc did not hand it
+/// out.
+#[inline]
+pub(crate) fn owned(p: *const u8, op: &str) -> (usize, *mut Span) {
+    match lookup(p) {
+        Some(found) => found,
+        None => os::fatal(format_args!(
+            "{op} of a pointer oxmalloc does not own (address {:#x})",
+            p as usize
+        )),
+    }
+}
+
+/// Frees `p`, of class `c` (or, for `c == 0`, the large allocation of span
+/// `s`).
+///
+/// # Safety
+/// `p` is a live allocation of the global heap with that class or span.
+#[inline(always)]
+unsafe fn free_known(p: *mut u8, c: usize, s: *mut Span) {
+    if c != 0 {
+        // SAFETY: a live object of class `c` (caller).
+        unsafe { dealloc_small(p, c) }
+    } else {
+        // SAFETY: the in-use large span of `p` (caller).
+        unsafe { GLOBAL.free_large(s) }
+    }
+}
+
 /// Frees any pointer of the global heap, found through the pagemap.
 ///
 /// # Safety
@@ -394,16 +425,9 @@ pub(crate) unsafe fn free(p: *mut u8) {
     if p.is_null() {
         return;
     }
-    match lookup(p) {
-        // SAFETY: a live object of class `c` (caller).
-        Some((c, _)) if c != 0 => unsafe { dealloc_small(p, c) },
-        // SAFETY: the in-use large span that starts at `p`.
-        Some((_, s)) => unsafe { GLOBAL.free_large(s) },
-        None => os::fatal(format_args!(
-            "free of a pointer oxmalloc does not own (address {:#x})",
-            p as usize
-        )),
-    }
+    let (c, s) = owned(p, "free");
+    // SAFETY: live (caller), with the class or span the pagemap gives.
+    unsafe { free_known(p, c, s) }
 }
 
 /// Bytes usable at `p` (the class size, or the span length).
@@ -415,6 +439,37 @@ pub(crate) fn usable_size(p: *const u8) -> Option<usize> {
     }
 }
 
+/// Resizes `p` (class `c`, or the large allocation of span `s`; `old` bytes
+/// worth keeping; allocated with alignment `align`) to `new_size`: in place
+/// when it can, else moved (the contents copied, `p` freed). Null, with `p`
+/// untouched, when memory ran out.
+///
+/// # Safety
+/// `p` is a live allocation of the global heap with that class or span.
+pub(crate) unsafe fn realloc(
+    p: *mut u8,
+    c: usize,
+    s: *mut Span,
+    old: usize,
+    new_size: usize,
+    align: usize,
+) -> *mut u8 {
+    // SAFETY: forwarded from the caller.
+    if unsafe { resize_in_place(c, s, new_size, align) } {
+        return p;
+    }
+    let q = alloc(new_size, align);
+    if !q.is_null() {
+        // SAFETY: distinct live blocks; copy what both hold, then free `p`
+        // (live, with class `c` / span `s`).
+        unsafe {
+            ptr::copy_nonoverlapping(p, q, old.min(new_size));
+            free_known(p, c, s);
+        }
+    }
+    q
+}
+
 /// Resizes in place when possible: same class, or a large span that still
 /// fits (shrinking it when the new size needs fewer pages). Returns true if
 /// `p` now holds `new_size` bytes.
@@ -422,12 +477,7 @@ pub(crate) fn usable_size(p: *const u8) -> Option<usize> {
 /// # Safety
 /// `p` is a live allocation of the global heap of class `c` (0 = large, with
 /// span `s`), allocated with alignment `align`.
-pub(crate) unsafe fn resize_in_place(
-    c: usize,
-    s: *mut Span,
-    new_size: usize,
-    align: usize,
-) -> bool {
+unsafe fn resize_in_place(c: usize, s: *mut Span, new_size: usize, align: usize) -> bool {
     let nc = size_class::class_for(new_size, align);
     if c != 0 {
         return nc == c;

@@ -111,6 +111,27 @@ pub fn set_errno(v: i32) {
     unsafe { *libc::__errno_location() = v };
 }
 
+/// Keeps the calling thread's `errno` across a scope. Freeing memory must not
+/// change `errno` (C programs rely on it), so the free paths that can make
+/// system calls (returning a batch, scavenging, freeing a span) hold one; the
+/// fast path makes none and needs none.
+pub(crate) struct KeepErrno(i32);
+
+impl KeepErrno {
+    /// Saves `errno` now; it is restored when the guard is dropped.
+    #[inline]
+    pub(crate) fn new() -> Self {
+        Self(errno())
+    }
+}
+
+impl Drop for KeepErrno {
+    #[inline]
+    fn drop(&mut self) {
+        set_errno(self.0);
+    }
+}
+
 /// Writes all of `bytes` to descriptor `fd` with `write(2)`, retrying on
 /// `EINTR`, without allocating. False when a write failed.
 pub fn write_all(fd: i32, bytes: &[u8]) -> bool {

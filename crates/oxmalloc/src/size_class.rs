@@ -214,6 +214,16 @@ fn class_for_aligned(size: usize, align: usize) -> usize {
     0
 }
 
+/// The bytes a request of `size` bytes aligned to `align` really gets: its
+/// class's object size, or whole pages for a span; `None` when rounding up
+/// overflows.
+pub fn allocation_size(size: usize, align: usize) -> Option<usize> {
+    match class_for(size, align) {
+        0 => size.max(1).checked_next_multiple_of(PAGE_SIZE),
+        c => Some(class_size(c)),
+    }
+}
+
 /// The object size of class `c` (non-zero).
 #[inline(always)]
 pub fn class_size(c: usize) -> usize {

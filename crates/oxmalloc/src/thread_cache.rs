@@ -14,6 +14,7 @@
 //! from other threads once the total is spent.
 
 use crate::heap::Heap;
+use crate::os::KeepErrno;
 use crate::size_class::{class_size, class_size_unchecked, CLASSES, NUM_CLASSES};
 use crate::span::FreeObject;
 use core::ptr;
@@ -201,6 +202,7 @@ impl ThreadCache {
     #[cold]
     #[inline(never)]
     fn list_too_long(&mut self, c: usize) {
+        let _errno = KeepErrno::new();
         self.add_size(class_size(c) as isize);
         let heap = crate::heap::global();
         if !self.ensure_active(heap) {
@@ -258,6 +260,7 @@ impl ThreadCache {
     /// last scavenge, then ask for a larger budget.
     #[cold]
     fn scavenge(&mut self) {
+        let _errno = KeepErrno::new();
         for (c, info) in CLASSES.iter().enumerate().skip(1) {
             let lw = self.lists[c].low_water;
             if lw > 0 {

@@ -22,7 +22,9 @@ static int my_release(void *ctx, void *ptr, size_t len) {
     CHECK(ctx == &released_calls);
     released_calls++;
     released_bytes += len;
-    return madvise(ptr, len, MADV_DONTNEED) == 0;
+    int ok = madvise(ptr, len, MADV_DONTNEED) == 0;
+    errno = EIO; /* a hook may clobber errno: free must not show it */
+    return ok;
 }
 
 static long sys_calls;
@@ -103,6 +105,27 @@ static void test_inject(void) {
     CHECK(oxmalloc_region_info(id, &info) == 0 && info.released_bytes > 0);
     int x;
     CHECK(oxmalloc_region_of(&x, NULL) == -1);
+
+    /* free keeps errno even when it ends in a release hook that changes it:
+       with aggressive decommit every freed span is released at once, both a
+       large block (freed straight to the page heap) and small objects (whose
+       spans empty through the thread cache's overflow path). */
+    CHECK(MallocExtension_SetNumericProperty("tcmalloc.aggressive_memory_decommit", 1) == 1);
+    long calls = released_calls;
+    void *b = malloc(1 << 20);
+    unsigned rid;
+    CHECK(b && oxmalloc_region_of(b, &rid) == 0 && rid == id);
+    errno = EBADF;
+    free(b);
+    CHECK(errno == EBADF && released_calls > calls);
+    enum { N = 20000 };
+    static void *objs[N];
+    for (int i = 0; i < N; i++) CHECK((objs[i] = malloc(1000)) != NULL);
+    calls = released_calls;
+    errno = EBADF;
+    for (int i = 0; i < N; i++) free(objs[i]);
+    CHECK(errno == EBADF);
+    CHECK(MallocExtension_SetNumericProperty("tcmalloc.aggressive_memory_decommit", 0) == 1);
 }
 
 static void test_system_allocator(void) {
