@@ -9,10 +9,6 @@
 
 use crate::heap::global;
 use crate::size_class::PAGE_SIZE;
-use core::sync::atomic::{AtomicU64, Ordering};
-
-/// The interval in milliseconds; 0 = no thread running.
-static INTERVAL_MS: AtomicU64 = AtomicU64::new(0);
 
 /// One tick of time-based release, for programs that run their own timer:
 /// releases the free pages that stayed free since the previous call. Returns
@@ -26,7 +22,7 @@ pub fn release_idle_memory() -> usize {
 /// changes. False when the thread could not be created.
 pub fn start_background_release(interval_ms: u64) -> bool {
     let ms = interval_ms.max(1);
-    if INTERVAL_MS.swap(ms, Ordering::AcqRel) != 0 {
+    if global().settings.swap_background_ms(ms) != 0 {
         return true;
     }
     // SAFETY: a zeroed pthread_t is a valid out-buffer; the entry point is an
@@ -40,14 +36,14 @@ pub fn start_background_release(interval_ms: u64) -> bool {
         rc == 0
     };
     if !ok {
-        INTERVAL_MS.store(0, Ordering::Release);
+        global().settings.swap_background_ms(0);
     }
     ok
 }
 
 /// The interval of the running background thread, if any.
 pub fn background_release_interval_ms() -> Option<u64> {
-    match INTERVAL_MS.load(Ordering::Acquire) {
+    match global().settings.background_ms() {
         0 => None,
         ms => Some(ms),
     }
@@ -55,7 +51,7 @@ pub fn background_release_interval_ms() -> Option<u64> {
 
 extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
     loop {
-        let ms = INTERVAL_MS.load(Ordering::Acquire);
+        let ms = global().settings.background_ms();
         let ts = libc::timespec {
             tv_sec: (ms / 1000) as libc::time_t,
             tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,

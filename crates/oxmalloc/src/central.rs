@@ -7,6 +7,7 @@
 //! Lock order: a central list's lock, then the page-heap lock.
 
 use crate::page_heap::PageHeap;
+use crate::settings::Settings;
 use crate::pagemap::PAGEMAP;
 use crate::size_class::{ClassInfo, CLASSES, PAGE_SHIFT};
 use crate::span::{FreeObject, Span, SpanList};
@@ -53,7 +54,13 @@ impl CentralFreeList {
     /// Takes up to `n` objects of class `c`, making a new span from `pages`
     /// when none has any left. Fewer than `n` (possibly none) only when memory
     /// ran out.
-    pub fn remove_range(&self, c: usize, n: usize, pages: &Mutex<PageHeap>) -> Range {
+    pub fn remove_range(
+        &self,
+        c: usize,
+        n: usize,
+        pages: &Mutex<PageHeap>,
+        settings: &Settings,
+    ) -> Range {
         let info = CLASSES[c];
         let mut g = self.inner.lock();
         let mut r = Range {
@@ -64,7 +71,7 @@ impl CentralFreeList {
         while r.count < n {
             let mut s = g.nonempty.head;
             if s.is_null() {
-                s = populate(c, &info, pages);
+                s = populate(c, &info, pages, settings);
                 if s.is_null() {
                     break;
                 }
@@ -108,6 +115,7 @@ impl CentralFreeList {
         mut head: *mut FreeObject,
         count: usize,
         pages: &Mutex<PageHeap>,
+        settings: &Settings,
     ) {
         let info = CLASSES[c];
         let mut g = self.inner.lock();
@@ -138,7 +146,7 @@ impl CentralFreeList {
                     for p in (*s).start..(*s).end_page() {
                         PAGEMAP.set_class(p, 0);
                     }
-                    pages.lock().free(s);
+                    pages.lock().free(s, settings);
                 }
             }
         }
@@ -179,8 +187,13 @@ impl Default for CentralFreeList {
 }
 
 /// A new span of class `c`, with every page registered in the pagemap.
-fn populate(c: usize, info: &ClassInfo, pages: &Mutex<PageHeap>) -> *mut Span {
-    let s = pages.lock().alloc(info.pages);
+fn populate(
+    c: usize,
+    info: &ClassInfo,
+    pages: &Mutex<PageHeap>,
+    settings: &Settings,
+) -> *mut Span {
+    let s = pages.lock().alloc(info.pages, settings);
     if s.is_null() {
         return s;
     }

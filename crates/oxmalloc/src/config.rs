@@ -14,7 +14,6 @@
 //! The `OXMALLOC_` name wins when both are set.
 
 use crate::file_sys_allocator::{FileSource, FileSysAllocator};
-use crate::heap;
 use crate::os;
 use crate::region::{set_system_allocator, MmapSysAllocator};
 use core::ffi::CStr;
@@ -53,34 +52,41 @@ pub fn parse_milli(s: &[u8]) -> Option<usize> {
     whole.checked_mul(1000)?.checked_add(milli)
 }
 
-/// Applies every setting found in the environment.
-pub(crate) fn apply_environment() {
-    if let Some(v) = var(c"OXMALLOC_RELEASE_RATE", c"TCMALLOC_RELEASE_RATE").and_then(parse_milli) {
-        heap::set_release_rate_milli(v);
-    }
-    if let Some(v) = var(
-        c"OXMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES",
-        c"TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES",
-    )
-    .and_then(os::parse_usize)
-    {
-        heap::global().set_max_total_thread_cache(v);
-    }
-    if let Some(v) =
-        var(c"OXMALLOC_HEAP_LIMIT_MB", c"TCMALLOC_HEAP_LIMIT_MB").and_then(os::parse_usize)
-    {
-        heap::global().pages.lock().limit = v.saturating_mul(1 << 20);
-    }
-    if let Some(v) = var(
-        c"OXMALLOC_AGGRESSIVE_DECOMMIT",
-        c"TCMALLOC_AGGRESSIVE_DECOMMIT",
-    )
-    .and_then(os::parse_usize)
-    {
-        heap::global().pages.lock().aggressive = v != 0;
-    }
+/// The global heap's settings found in the environment.
+pub(crate) struct Environment {
+    /// `OXMALLOC_RELEASE_RATE`, in thousandths.
+    pub release_rate_milli: Option<usize>,
+    /// `OXMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES`.
+    pub max_total_thread_cache: Option<usize>,
+    /// `OXMALLOC_HEAP_LIMIT_MB`, in bytes.
+    pub heap_limit: Option<usize>,
+    /// `OXMALLOC_AGGRESSIVE_DECOMMIT`.
+    pub aggressive: Option<bool>,
+}
+
+/// Reads the settings from the environment, and installs the memfs system
+/// allocator when `OXMALLOC_MEMFS_PATH` asks for it.
+pub(crate) fn read_environment() -> Environment {
     if let Some(path) = var(c"OXMALLOC_MEMFS_PATH", c"TCMALLOC_MEMFS_MALLOC_PATH") {
         install_memfs(path);
+    }
+    Environment {
+        release_rate_milli: var(c"OXMALLOC_RELEASE_RATE", c"TCMALLOC_RELEASE_RATE")
+            .and_then(parse_milli),
+        max_total_thread_cache: var(
+            c"OXMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES",
+            c"TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES",
+        )
+        .and_then(os::parse_usize),
+        heap_limit: var(c"OXMALLOC_HEAP_LIMIT_MB", c"TCMALLOC_HEAP_LIMIT_MB")
+            .and_then(os::parse_usize)
+            .map(|v| v.saturating_mul(1 << 20)),
+        aggressive: var(
+            c"OXMALLOC_AGGRESSIVE_DECOMMIT",
+            c"TCMALLOC_AGGRESSIVE_DECOMMIT",
+        )
+        .and_then(os::parse_usize)
+        .map(|v| v != 0),
     }
 }
 

@@ -25,14 +25,13 @@
 //! | `oxmalloc.total_released_bytes` | | bytes released over the process's life |
 //! | `oxmalloc.release_rate_milli` | yes | release rate in thousandths (1000 = 1.0) |
 
-use crate::heap::{self, global};
-use crate::page_heap::RELEASE_RATE_MILLI;
+use crate::global::{self as front, init};
+use crate::heap::global;
 use crate::pagemap::PAGEMAP;
 use crate::region::{self, RegionId, RegionKind};
 use crate::size_class::{self, PAGE_SHIFT};
 use crate::span::{Span, SpanState};
 use crate::stats::stats;
-use core::sync::atomic::Ordering;
 
 /// The value of a numeric property (see the module docs for the names), or
 /// `None` for an unknown name.
@@ -66,13 +65,13 @@ pub fn numeric_property(name: &str) -> Option<usize> {
         "tcmalloc.max_total_thread_cache_bytes" => s.max_total_thread_cache_bytes,
         "tcmalloc.min_per_thread_cache_bytes" => s.min_per_thread_cache_bytes,
         "tcmalloc.heap_limit_mb" => s.heap_limit_bytes >> 20,
-        "tcmalloc.aggressive_memory_decommit" => global().pages.lock().aggressive as usize,
+        "tcmalloc.aggressive_memory_decommit" => global().settings.aggressive() as usize,
         "oxmalloc.metadata_bytes" => s.metadata_bytes,
         "oxmalloc.region_count" => regions,
         "oxmalloc.injected_bytes" => injected,
         "oxmalloc.injected_in_use_bytes" => injected_in_use,
         "oxmalloc.total_released_bytes" => s.total_released_bytes,
-        "oxmalloc.release_rate_milli" => RELEASE_RATE_MILLI.load(Ordering::Relaxed),
+        "oxmalloc.release_rate_milli" => global().settings.release_rate_milli(),
         _ => return None,
     })
 }
@@ -80,20 +79,20 @@ pub fn numeric_property(name: &str) -> Option<usize> {
 /// Sets a writable numeric property; false for an unknown or read-only name.
 pub fn set_numeric_property(name: &str, value: usize) -> bool {
     // Settings from the environment first, so they never override this one.
-    heap::init();
+    init();
     let h = global();
     match name {
         "tcmalloc.max_total_thread_cache_bytes" => h.set_max_total_thread_cache(value),
-        "tcmalloc.min_per_thread_cache_bytes" => h.caches.lock().min_per_thread = value,
-        "tcmalloc.heap_limit_mb" => h.pages.lock().limit = value.saturating_mul(1 << 20),
+        "tcmalloc.min_per_thread_cache_bytes" => h.settings.set_min_per_thread_cache(value),
+        "tcmalloc.heap_limit_mb" => h.settings.set_limit(value.saturating_mul(1 << 20)),
         "tcmalloc.aggressive_memory_decommit" => {
             let mut p = h.pages.lock();
-            p.aggressive = value != 0;
-            if p.aggressive {
+            h.settings.set_aggressive(value != 0);
+            if value != 0 {
                 p.release_at_least(usize::MAX);
             }
         }
-        "oxmalloc.release_rate_milli" => heap::set_release_rate_milli(value),
+        "oxmalloc.release_rate_milli" => h.settings.set_release_rate_milli(value),
         _ => return false,
     }
     true
@@ -131,7 +130,7 @@ pub fn ownership(ptr: *const u8) -> Ownership {
 /// Bytes usable at `ptr`, which must be the start of a live allocation of
 /// oxmalloc's (else `None`).
 pub fn allocated_size(ptr: *const u8) -> Option<usize> {
-    heap::usable_size(ptr)
+    front::usable_size(ptr)
 }
 
 /// The bytes a request of `size` would really get (`nallocx`).

@@ -1,10 +1,21 @@
-//! `OxMalloc`: the global heap as Rust's `#[global_allocator]`, and the
-//! pointer-only entry points the C library builds on.
+//! The front door: `OxMalloc`, the global heap as Rust's
+//! `#[global_allocator]`, and the pointer-only entry points the C library
+//! builds on (`raw`). Allocation goes size → class → the calling thread's
+//! cache; freeing goes pointer → pagemap → class (or span) → the owning
+//! heap, so any pointer finds its owner from any thread.
+//!
+//! One-time set-up (settings from the environment, fork handlers) runs on the
+//! first slow path.
 
-use crate::heap::{self, global};
-use crate::size_class::{self, class_size};
+use crate::heap::{self, global, HeapCore};
+use crate::os;
+use crate::pagemap::PAGEMAP;
+use crate::size_class::{self, class_size, CLASSES, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE};
+use crate::span::{Span, SpanState};
+use crate::thread_cache;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 /// The oxmalloc global allocator.
 ///
@@ -23,20 +34,16 @@ pub struct OxMalloc;
 unsafe impl GlobalAlloc for OxMalloc {
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        heap::alloc(layout.size(), layout.align())
+        alloc(layout.size(), layout.align())
     }
 
+    /// Finds the class through the pagemap rather than the layout (the same
+    /// cost), so that objects of heaps bound to regions, which may be freed
+    /// here too, go back to their own heap.
     #[inline(always)]
-    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        let c = size_class::class_for(layout.size(), layout.align());
-        if c != 0 {
-            // SAFETY: `p` was allocated with this layout, so it is an object of
-            // class `c` (realloc keeps the class when it resizes in place).
-            unsafe { heap::dealloc_small(p, c) };
-        } else {
-            // SAFETY: a live large allocation (caller).
-            unsafe { heap::free(p) };
-        }
+    unsafe fn dealloc(&self, p: *mut u8, _layout: Layout) {
+        // SAFETY: a live allocation of oxmalloc's (caller).
+        unsafe { free(p) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
@@ -44,23 +51,227 @@ unsafe impl GlobalAlloc for OxMalloc {
     }
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let align = layout.align();
-        // The layout gives a small object's class; a large one's span is in
-        // the pagemap.
-        let (c, s) = match size_class::class_for(layout.size(), align) {
-            0 => heap::owned(p, "realloc"),
-            c => (c, ptr::null_mut()),
-        };
-        // SAFETY: `p` is live with this layout (caller), so with class `c`
-        // or span `s`.
-        unsafe { heap::realloc(p, c, s, layout.size(), new_size, align) }
+        // SAFETY: `p` is live with this layout (caller).
+        unsafe { raw::realloc_aligned(p, layout.align(), new_size) }
+    }
+}
+
+static INIT: AtomicU8 = AtomicU8::new(0);
+
+/// One-time set-up: settings from the environment, fork handlers. Cheap
+/// after the first call.
+#[inline]
+pub(crate) fn init() {
+    if INIT.load(Ordering::Acquire) != 2 {
+        init_slow();
+    }
+}
+
+/// Runs once. A call that finds initialisation under way (another thread's,
+/// or its own re-entered through a libc call that allocates) goes on without
+/// waiting: settings only tune behaviour.
+#[cold]
+fn init_slow() {
+    if INIT
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    crate::fork::register();
+    let env = crate::config::read_environment();
+    let g = global();
+    if let Some(v) = env.release_rate_milli {
+        g.settings.set_release_rate_milli(v);
+    }
+    if let Some(v) = env.max_total_thread_cache {
+        g.set_max_total_thread_cache(v);
+    }
+    if let Some(v) = env.heap_limit {
+        g.settings.set_limit(v);
+    }
+    if let Some(v) = env.aggressive {
+        g.settings.set_aggressive(v);
+    }
+    INIT.store(2, Ordering::Release);
+}
+
+/// The class and span of a pointer oxmalloc handed out: `(class, span)` with
+/// class non-zero for an object of the global heap's caches, else the span
+/// (a large allocation, or a small object of a heap bound to regions). `None`
+/// when the pointer is not the start of a live allocation of oxmalloc's.
+#[inline]
+pub(crate) fn lookup(p: *const u8) -> Option<(usize, *mut Span)> {
+    let page = p as usize >> PAGE_SHIFT;
+    let c = PAGEMAP.class(page);
+    if c != 0 {
+        return Some((c, ptr::null_mut()));
+    }
+    let s = PAGEMAP.get(page);
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: pagemap entries point at span records, which are never unmapped.
+    let sp = unsafe { &*s };
+    let start_ok = if sp.class != 0 {
+        sp.state == SpanState::InUse
+    } else {
+        sp.state == SpanState::InUse && sp.addr() == p as usize
+    };
+    start_ok.then_some((0, s))
+}
+
+/// [`lookup`] for a pointer the caller promises is live: stops the program
+/// with a message naming `op` and the address when oxmalloc did not hand it
+/// out.
+#[inline]
+pub(crate) fn owned(p: *const u8, op: &str) -> (usize, *mut Span) {
+    match lookup(p) {
+        Some(found) => found,
+        None => os::fatal(format_args!(
+            "{op} of a pointer oxmalloc does not own (address {:#x})",
+            p as usize
+        )),
+    }
+}
+
+/// Allocates `size` bytes aligned to `align` (a power of two) from the global
+/// heap; null when memory ran out.
+#[inline(always)]
+pub(crate) fn alloc(size: usize, align: usize) -> *mut u8 {
+    let c = size_class::class_for(size, align);
+    if c != 0 {
+        // SAFETY: the calling thread's own cache (or the sentinel); `c` is a
+        // valid class.
+        let p = unsafe { (*thread_cache::global_cache()).pop(c) };
+        if !p.is_null() {
+            return p;
+        }
+        return alloc_small_slow(c);
+    }
+    alloc_large_or_fail(size, align)
+}
+
+#[cold]
+#[inline(never)]
+fn alloc_small_slow(c: usize) -> *mut u8 {
+    init();
+    thread_cache::alloc_slow(c, global())
+}
+
+#[inline(never)]
+fn alloc_large_or_fail(size: usize, align: usize) -> *mut u8 {
+    init();
+    global().alloc_large(size, align).0
+}
+
+/// Frees an object of class `c` (non-zero) of the global heap into the
+/// calling thread's cache.
+///
+/// # Safety
+/// `p` is a live object of class `c` of the global heap.
+#[inline(always)]
+pub(crate) unsafe fn dealloc_small(p: *mut u8, c: usize) {
+    // SAFETY: forwarded from the caller; the calling thread's own cache (or
+    // the sentinel, which refuses).
+    if !unsafe { (*thread_cache::global_cache()).push(p, c) } {
+        // SAFETY: forwarded from the caller.
+        unsafe { dealloc_small_slow(p, c) };
+    }
+}
+
+/// # Safety
+/// As for [`dealloc_small`].
+#[cold]
+#[inline(never)]
+unsafe fn dealloc_small_slow(p: *mut u8, c: usize) {
+    init();
+    // SAFETY: forwarded from the caller.
+    unsafe { thread_cache::dealloc_slow(p, c, global()) };
+}
+
+/// The heap span `s` belongs to.
+fn heap_of(s: &Span) -> &'static HeapCore {
+    let slot = crate::region::heap_slot(s.region);
+    match heap::by_slot(slot) {
+        Some(h) => h,
+        None => os::fatal(format_args!(
+            "span {:#x} belongs to no heap (region {})",
+            s.addr(),
+            s.region
+        )),
+    }
+}
+
+/// Frees `p`, of class `c` of the global heap (or, for `c == 0`, the
+/// allocation of span `s`: a large one, or a small object of a heap bound to
+/// regions).
+///
+/// # Safety
+/// `p` is a live allocation with that class or span.
+#[inline(always)]
+unsafe fn free_known(p: *mut u8, c: usize, s: *mut Span) {
+    if c != 0 {
+        // SAFETY: a live object of class `c` of the global heap (caller).
+        return unsafe { dealloc_small(p, c) };
+    }
+    // SAFETY: `s` is a valid span record (caller).
+    let sp = unsafe { &*s };
+    let h = heap_of(sp);
+    if sp.class != 0 {
+        // SAFETY: a live small object of `h` (caller).
+        unsafe { crate::bound_heap::free_small(h, p, sp.class as usize) }
+    } else {
+        // SAFETY: the in-use large span of `p` (caller).
+        unsafe { h.free_large(s) }
+    }
+}
+
+/// Frees any pointer of oxmalloc's, found through the pagemap.
+///
+/// # Safety
+/// `p` is a live allocation of oxmalloc's (or null).
+#[inline]
+pub(crate) unsafe fn free(p: *mut u8) {
+    if p.is_null() {
+        return;
+    }
+    let (c, s) = owned(p, "free");
+    // SAFETY: live (caller), with the class or span the pagemap gives.
+    unsafe { free_known(p, c, s) }
+}
+
+/// Bytes usable at `p` (the class size, or the span length).
+pub(crate) fn usable_size(p: *const u8) -> Option<usize> {
+    match lookup(p)? {
+        // SAFETY: `lookup` returns valid span records (never unmapped).
+        (0, s) => Some(unsafe { usable_of(0, s) }),
+        (c, _) => Some(CLASSES[c].size),
+    }
+}
+
+/// The usable size of the allocation with class `c` / span `s`.
+///
+/// # Safety
+/// `s` is a valid span record when `c == 0`.
+unsafe fn usable_of(c: usize, s: *mut Span) -> usize {
+    if c != 0 {
+        return class_size(c);
+    }
+    // SAFETY: valid (caller).
+    let sp = unsafe { &*s };
+    if sp.class != 0 {
+        class_size(sp.class as usize)
+    } else {
+        sp.bytes()
     }
 }
 
 /// Allocates zero-filled memory; spans known to be zero (fresh from the OS,
 /// or released with a zeroing policy) are not cleared again.
-pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
+pub(crate) fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
     if size_class::class_for(size, align) == 0 {
+        init();
         let (p, zeroed) = global().alloc_large(size, align);
         if !p.is_null() && !zeroed {
             // SAFETY: a fresh allocation of at least `size` bytes.
@@ -68,12 +279,82 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
         }
         return p;
     }
-    let p = heap::alloc(size, align);
+    let p = alloc(size, align);
     if !p.is_null() {
         // SAFETY: a fresh allocation of at least `size` bytes.
         unsafe { ptr::write_bytes(p, 0, size) };
     }
     p
+}
+
+/// Resizes `p` (class `c` of the global heap, or the allocation of span `s`;
+/// allocated with alignment `align`) to `new_size`: in place when it can,
+/// else moved (the contents copied, `p` freed). Null, with `p` untouched,
+/// when memory ran out. A small object of a bound heap moves within its
+/// heap.
+///
+/// # Safety
+/// `p` is a live allocation with that class or span.
+unsafe fn realloc(p: *mut u8, c: usize, s: *mut Span, new_size: usize, align: usize) -> *mut u8 {
+    // SAFETY: forwarded from the caller.
+    let old = unsafe { usable_of(c, s) };
+    // SAFETY: forwarded from the caller.
+    if unsafe { resize_in_place(c, s, new_size, align) } {
+        return p;
+    }
+    let q = if c == 0 {
+        // SAFETY: valid (caller).
+        let h = heap_of(unsafe { &*s });
+        if h.is_global() {
+            alloc(new_size, align)
+        } else {
+            crate::bound_heap::alloc_in(h, new_size, align)
+        }
+    } else {
+        alloc(new_size, align)
+    };
+    if !q.is_null() {
+        // SAFETY: distinct live blocks; copy what both hold, then free `p`
+        // (live, with class `c` / span `s`).
+        unsafe {
+            ptr::copy_nonoverlapping(p, q, old.min(new_size));
+            free_known(p, c, s);
+        }
+    }
+    q
+}
+
+/// Resizes in place when possible: same class, or a large span that still
+/// fits (shrinking it when the new size needs fewer pages). Returns true if
+/// `p` now holds `new_size` bytes.
+///
+/// # Safety
+/// `p` is a live allocation of class `c` (0: of span `s`), allocated with
+/// alignment `align`.
+unsafe fn resize_in_place(c: usize, s: *mut Span, new_size: usize, align: usize) -> bool {
+    let nc = size_class::class_for(new_size, align);
+    if c != 0 {
+        return nc == c;
+    }
+    // SAFETY: `s` is the live span (caller).
+    let sp = unsafe { &*s };
+    if sp.class != 0 {
+        return nc == sp.class as usize;
+    }
+    if nc != 0 || new_size <= MAX_SMALL_SIZE {
+        return false;
+    }
+    let need = new_size.div_ceil(PAGE_SIZE);
+    let have = sp.npages;
+    if need > have {
+        return false;
+    }
+    if need < have {
+        let h = heap_of(sp);
+        // SAFETY: the span is in use and `0 < need < have`.
+        return unsafe { h.pages.lock().shrink(s, need, &h.settings) };
+    }
+    true
 }
 
 /// The untyped interface the C library is built on: pointers without layouts,
@@ -85,13 +366,13 @@ pub mod raw {
     /// memory ran out. `malloc(0)` returns a unique pointer.
     #[inline(always)]
     pub fn malloc(size: usize) -> *mut u8 {
-        heap::alloc(size, 1)
+        alloc(size, 1)
     }
 
     /// At least `size` bytes aligned to `align` (a power of two).
     #[inline]
     pub fn aligned(size: usize, align: usize) -> *mut u8 {
-        heap::alloc(size, align.max(1))
+        alloc(size, align.max(1))
     }
 
     /// Zero-filled memory (calloc without the overflow check).
@@ -108,12 +389,12 @@ pub mod raw {
     #[inline(always)]
     pub unsafe fn free(p: *mut u8) {
         // SAFETY: forwarded.
-        unsafe { heap::free(p) }
+        unsafe { super::free(p) }
     }
 
     /// Bytes usable at `p`, or `None` if oxmalloc did not hand out `p`.
     pub fn usable_size(p: *const u8) -> Option<usize> {
-        heap::usable_size(p)
+        super::usable_size(p)
     }
 
     /// `realloc` for a non-null `p` and non-zero `new_size`: in place when the
@@ -123,15 +404,17 @@ pub mod raw {
     /// # Safety
     /// `p` is a live allocation of oxmalloc's.
     pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
-        let (c, s) = heap::owned(p, "realloc");
-        let old = if c != 0 {
-            class_size(c)
-        } else {
-            // SAFETY: `owned` returns valid span records.
-            unsafe { (*s).bytes() }
-        };
-        // SAFETY: `p` is live (caller) with class `c` / span `s`; malloc-style
-        // calls allocate with alignment 1, which picks the same classes.
-        unsafe { heap::realloc(p, c, s, old, new_size, 1) }
+        // SAFETY: forwarded; malloc-style calls allocate with alignment 1.
+        unsafe { realloc_aligned(p, 1, new_size) }
+    }
+
+    /// `realloc` of a block allocated with alignment `align`.
+    ///
+    /// # Safety
+    /// `p` is a live allocation of oxmalloc's made with alignment `align`.
+    pub(crate) unsafe fn realloc_aligned(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
+        let (c, s) = owned(p, "realloc");
+        // SAFETY: `p` is live (caller) with class `c` / span `s`.
+        unsafe { super::realloc(p, c, s, new_size, align) }
     }
 }

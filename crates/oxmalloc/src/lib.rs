@@ -51,11 +51,13 @@
 //! environment variables instead (see the README's table).
 //!
 //! Layers, bottom-up (each module uses only those above it in this list):
-//! [`os`] (the kernel), `sync` (a lock that never allocates), `meta` (the
-//! metadata arena), [`size_class`], `pagemap`, `span`, `region` (where pages
-//! come from: system allocators and injected ranges), `page_heap`, `central`
-//! and `transfer` (per-class free lists and batches), `thread_cache`, `heap`,
-//! `global` ([`OxMalloc`]) and `stats`.
+//! `os` (the kernel), `sync` (a lock that never allocates), `meta` (the
+//! metadata arena), `size_class`, `span`, `pagemap`, `region` (where pages
+//! come from: system allocators and injected ranges), `file_sys_allocator`,
+//! `config` (the environment), `settings`, `page_heap`, `central` and
+//! `transfer` (per-class free lists and batches), `heap` (a heap's back
+//! end), `thread_cache`, `fork`, `global` ([`OxMalloc`], the entry points),
+//! `bound_heap`, then `stats`, `extension`, `report` and `background`.
 //!
 //! The engine is `#![no_std]` and never allocates through the global
 //! allocator: all its memory comes from the OS layer or from regions.
@@ -64,25 +66,30 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod background;
-mod central;
-mod config;
-mod extension;
-mod file_sys_allocator;
-mod global;
-mod heap;
-mod meta;
+#[doc(hidden)]
 pub mod os;
-mod page_heap;
-mod pagemap;
-mod region;
-mod report;
+mod sync;
+mod meta;
+#[doc(hidden)]
 pub mod size_class;
 mod span;
-mod stats;
-mod sync;
-mod thread_cache;
+mod pagemap;
+mod region;
+mod file_sys_allocator;
+mod config;
+mod settings;
+mod page_heap;
+mod central;
 mod transfer;
+mod heap;
+mod thread_cache;
+mod fork;
+mod global;
+mod bound_heap;
+mod stats;
+mod extension;
+mod report;
+mod background;
 
 pub use background::{
     background_release_interval_ms, release_idle_memory, start_background_release,

@@ -11,20 +11,14 @@
 use crate::pagemap::PAGEMAP;
 use crate::region::{self, Source};
 use crate::size_class::PAGE_SHIFT;
+use crate::settings::Settings;
 use crate::span::{delete_span, new_span, Span, SpanList, SpanState};
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// Runs up to this many pages have exact-length lists.
 pub const MAX_EXACT_PAGES: usize = 128;
 /// Grow by at least this many pages (1 MiB) at a time.
 pub const MIN_GROW_PAGES: usize = 128;
-
-/// The release rate in thousandths (gperftools' `TCMALLOC_RELEASE_RATE` × 1000):
-/// after releasing `n` pages the scavenger waits for `n × 1000 / rate` more
-/// pages to be freed before it releases again. 1000 is the default; 0 turns
-/// the scavenger off.
-pub static RELEASE_RATE_MILLI: AtomicUsize = AtomicUsize::new(1000);
 
 const DEFAULT_RELEASE_DELAY: isize = 1 << 18;
 const MAX_RELEASE_DELAY: isize = 1 << 20;
@@ -62,10 +56,6 @@ pub struct PageHeap {
     stats: PageHeapStats,
     /// Pages still to be freed before the scavenger releases a span.
     scavenge_counter: isize,
-    /// Bytes the heap may hold (in use + free, not released); 0 = no limit.
-    pub limit: usize,
-    /// Release every span as soon as it is freed (aggressive decommit).
-    pub aggressive: bool,
     /// Advanced by each [`PageHeap::release_idle`] call; stamped on freed
     /// spans.
     epoch: u32,
@@ -90,8 +80,6 @@ impl PageHeap {
                 total_released_bytes: 0,
             },
             scavenge_counter: DEFAULT_RELEASE_DELAY,
-            limit: 0,
-            aggressive: false,
             epoch: 0,
         }
     }
@@ -156,20 +144,25 @@ impl PageHeap {
     }
 
     /// A span of `n` pages in use, or null when memory ran out.
-    pub fn alloc(&mut self, n: usize) -> *mut Span {
-        self.alloc_aligned(n, 1)
+    pub fn alloc(&mut self, n: usize, settings: &Settings) -> *mut Span {
+        self.alloc_aligned(n, 1, settings)
     }
 
     /// A span of `n` pages whose start is a multiple of `align_pages` pages
     /// (a power of two), or null.
-    pub fn alloc_aligned(&mut self, n: usize, align_pages: usize) -> *mut Span {
+    pub fn alloc_aligned(
+        &mut self,
+        n: usize,
+        align_pages: usize,
+        settings: &Settings,
+    ) -> *mut Span {
         debug_assert!(n > 0 && align_pages.is_power_of_two());
         let Some(want) = n.checked_add(align_pages - 1) else {
             return ptr::null_mut();
         };
         let mut s = self.search(n, align_pages);
         if s.is_null() {
-            if !self.grow(want) {
+            if !self.grow(want, settings) {
                 return ptr::null_mut();
             }
             s = self.search(n, align_pages);
@@ -274,14 +267,15 @@ impl PageHeap {
     }
 
     /// Obtains at least `n` pages from the heap's regions.
-    fn grow(&mut self, n: usize) -> bool {
+    fn grow(&mut self, n: usize, settings: &Settings) -> bool {
         let want = n.max(MIN_GROW_PAGES);
-        if self.limit != 0 {
+        let limit = settings.limit();
+        if limit != 0 {
             let held = self.stats.system_bytes - self.stats.unmapped_bytes;
-            if held + (n << PAGE_SHIFT) > self.limit {
+            if held + (n << PAGE_SHIFT) > limit {
                 self.release_at_least(n);
                 let held = self.stats.system_bytes - self.stats.unmapped_bytes;
-                if held + (n << PAGE_SHIFT) > self.limit {
+                if held + (n << PAGE_SHIFT) > limit {
                     return false;
                 }
             }
@@ -314,7 +308,7 @@ impl PageHeap {
     ///
     /// # Safety
     /// `s` is an in-use span of this heap that nothing references any more.
-    pub unsafe fn free(&mut self, s: *mut Span) {
+    pub unsafe fn free(&mut self, s: *mut Span, settings: &Settings) {
         // SAFETY: forwarded from the caller.
         unsafe {
             let n = (*s).npages;
@@ -325,10 +319,10 @@ impl PageHeap {
             (*s).class = 0;
             (*s).objects = ptr::null_mut();
             let s = self.merge_and_insert(s);
-            if self.aggressive {
+            if settings.aggressive() {
                 self.release_span(s);
             } else {
-                self.scavenge(n);
+                self.scavenge(n, settings);
             }
         }
     }
@@ -377,12 +371,12 @@ impl PageHeap {
 
     /// The incremental scavenger: after about `1000 / rate` pages have been
     /// freed per page released, release one span.
-    fn scavenge(&mut self, freed: usize) {
+    fn scavenge(&mut self, freed: usize, settings: &Settings) {
         self.scavenge_counter -= freed as isize;
         if self.scavenge_counter >= 0 {
             return;
         }
-        let rate = RELEASE_RATE_MILLI.load(Ordering::Relaxed);
+        let rate = settings.release_rate_milli();
         if rate == 0 {
             self.scavenge_counter = DEFAULT_RELEASE_DELAY;
             return;
@@ -479,7 +473,7 @@ impl PageHeap {
     ///
     /// # Safety
     /// `s` is an in-use large span of this heap and `0 < n < s.npages`.
-    pub unsafe fn shrink(&mut self, s: *mut Span, n: usize) -> bool {
+    pub unsafe fn shrink(&mut self, s: *mut Span, n: usize, settings: &Settings) -> bool {
         // SAFETY: forwarded from the caller.
         unsafe {
             let Some(tail) = new_span(
@@ -495,7 +489,7 @@ impl PageHeap {
             self.account(&*s, None, Some(SpanState::InUse));
             PAGEMAP.set((*s).end_page() - 1, s);
             self.account(&*tail, None, Some(SpanState::InUse));
-            self.free(tail);
+            self.free(tail, settings);
         }
         true
     }
@@ -531,6 +525,8 @@ impl PageHeap {
 mod tests {
     use super::*;
 
+    static SET: Settings = Settings::new();
+
     /// A page heap of its own region, so tests running in parallel never
     /// share pages (regions belong to exactly one heap).
     fn heap() -> PageHeap {
@@ -562,9 +558,9 @@ mod tests {
     #[test]
     fn split_and_coalesce() {
         let mut h = heap();
-        let a = h.alloc(3);
-        let b = h.alloc(5);
-        let c = h.alloc(7);
+        let a = h.alloc(3, &SET);
+        let b = h.alloc(5, &SET);
+        let c = h.alloc(7, &SET);
         assert!(!a.is_null() && !b.is_null() && !c.is_null());
         // SAFETY: spans just allocated from `h`.
         unsafe {
@@ -573,14 +569,14 @@ mod tests {
             assert_eq!((*b).end_page(), (*c).start);
             check_totals(&h);
             let before = h.stats().free_spans;
-            h.free(b);
+            h.free(b, &SET);
             check_totals(&h);
             assert_eq!(h.stats().free_spans, before + 1);
-            h.free(a);
+            h.free(a, &SET);
             // a and b merged into one 8-page span
             assert_eq!(h.stats().free_spans, before + 1);
             assert_eq!(h.free_span_counts(8).0, 1);
-            h.free(c);
+            h.free(c, &SET);
             // a+b+c+rest merged back into the whole grown chunk
             assert_eq!(h.stats().free_spans, 1);
             assert_eq!(h.stats().in_use_bytes, 0);
@@ -591,16 +587,16 @@ mod tests {
     #[test]
     fn large_best_fit_and_alignment() {
         let mut h = heap();
-        let big = h.alloc(300);
+        let big = h.alloc(300, &SET);
         assert!(!big.is_null());
-        let al = h.alloc_aligned(4, 64);
+        let al = h.alloc_aligned(4, 64, &SET);
         // SAFETY: spans of `h`.
         unsafe {
             assert_eq!((*al).start % 64, 0);
             assert_eq!((*al).npages, 4);
             check_totals(&h);
-            h.free(big);
-            h.free(al);
+            h.free(big, &SET);
+            h.free(al, &SET);
         }
         check_totals(&h);
     }
@@ -608,9 +604,9 @@ mod tests {
     #[test]
     fn release_accounting() {
         let mut h = heap();
-        let a = h.alloc(200);
+        let a = h.alloc(200, &SET);
         // SAFETY: span of `h`.
-        unsafe { h.free(a) };
+        unsafe { h.free(a, &SET) };
         let before = h.stats();
         let released = h.release_at_least(1);
         assert!(released >= 200);
@@ -621,13 +617,13 @@ mod tests {
         );
         check_totals(&h);
         // Reuse of released pages commits them again.
-        let b = h.alloc(10);
+        let b = h.alloc(10, &SET);
         assert!(!b.is_null());
         check_totals(&h);
         // SAFETY: span of `h`.
         unsafe {
             assert!((*b).zeroed, "released anonymous memory reads as zero");
-            h.free(b);
+            h.free(b, &SET);
         }
         check_totals(&h);
     }
@@ -635,10 +631,10 @@ mod tests {
     #[test]
     fn idle_spans_are_released_after_one_epoch() {
         let mut h = heap();
-        let a = h.alloc(20);
-        let b = h.alloc(20);
+        let a = h.alloc(20, &SET);
+        let b = h.alloc(20, &SET);
         // SAFETY: span of `h`.
-        unsafe { h.free(a) };
+        unsafe { h.free(a, &SET) };
         assert_eq!(
             h.release_idle(),
             0,
@@ -653,7 +649,7 @@ mod tests {
         );
         check_totals(&h);
         // SAFETY: span of `h`.
-        unsafe { h.free(b) };
+        unsafe { h.free(b, &SET) };
         assert_eq!(h.release_idle(), 0, "b was freed in this epoch");
         assert_eq!(h.stats().free_bytes, 20 << PAGE_SHIFT);
         assert_eq!(h.release_idle(), 20, "b is released one epoch later");
@@ -664,16 +660,17 @@ mod tests {
     #[test]
     fn limit_refuses_growth() {
         let mut h = heap();
-        h.limit = 4 << 20;
-        let a = h.alloc(256); // 2 MiB
+        let set = Settings::new();
+        set.set_limit(4 << 20);
+        let a = h.alloc(256, &set); // 2 MiB
         assert!(!a.is_null());
-        let b = h.alloc(512); // 4 MiB more: over the limit
+        let b = h.alloc(512, &set); // 4 MiB more: over the limit
         assert!(b.is_null());
         // SAFETY: span of `h`.
-        unsafe { h.free(a) };
-        let c = h.alloc(300);
+        unsafe { h.free(a, &set) };
+        let c = h.alloc(300, &set);
         assert!(!c.is_null(), "freed pages are reused under the limit");
         // SAFETY: span of `h`.
-        unsafe { h.free(c) };
+        unsafe { h.free(c, &set) };
     }
 }

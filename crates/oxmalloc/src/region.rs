@@ -359,7 +359,12 @@ struct Slot {
     in_use: AtomicUsize,
     free: AtomicUsize,
     released: AtomicUsize,
+    /// Exclusive regions: the slot of the heap bound to it, or `UNBOUND`.
+    heap: AtomicUsize,
 }
+
+/// No heap is bound to the region.
+const UNBOUND: usize = usize::MAX;
 
 #[derive(Clone, Copy)]
 struct SlotConfig {
@@ -387,6 +392,7 @@ impl Slot {
             in_use: AtomicUsize::new(0),
             free: AtomicUsize::new(0),
             released: AtomicUsize::new(0),
+            heap: AtomicUsize::new(UNBOUND),
         }
     }
     fn active(&self) -> bool {
@@ -753,6 +759,15 @@ pub(crate) fn commit(id: u16, addr: usize, len: usize) -> bool {
         Some(sys) => unsafe { sys.commit(NonNull::new_unchecked(addr as *mut u8), len) },
         None => true,
     }
+}
+
+/// The slot of the heap region `id` feeds (0: the global heap).
+pub(crate) fn heap_slot(id: u16) -> usize {
+    let s = &TABLE[id as usize];
+    if s.kind.load(Ordering::Relaxed) == RegionKind::System as u8 || !s.config().exclusive {
+        return 0;
+    }
+    s.heap.load(Ordering::Acquire)
 }
 
 /// Moves `bytes` of region `id` between its counters.

@@ -85,7 +85,7 @@ pub(crate) fn class_stats(c: usize) -> ClassStats {
 pub fn stats() -> Stats {
     // The environment's settings (heap limit, budgets) show even before the
     // first allocation.
-    crate::heap::init();
+    crate::global::init();
     let h = global();
     h.lock_all();
     // SAFETY: `lock_all` holds every lock these read through `held`.
@@ -97,7 +97,7 @@ pub fn stats() -> Stats {
 
 /// # Safety
 /// The caller holds every lock of `h` through `Heap::lock_all`.
-unsafe fn snapshot_held(h: &crate::heap::Heap) -> Stats {
+unsafe fn snapshot_held(h: &crate::heap::HeapCore) -> Stats {
     let mut central = 0;
     let mut transfer = 0;
     for (c, info) in CLASSES.iter().enumerate().skip(1) {
@@ -111,7 +111,7 @@ unsafe fn snapshot_held(h: &crate::heap::Heap) -> Stats {
     // SAFETY: forwarded from the caller.
     let (r, p) = unsafe { (h.caches.held(), h.pages.held()) };
     let mut tc_bytes = 0;
-    r.for_each(|tc| tc_bytes += tc.size());
+    crate::thread_cache::for_each_cache(r, |tc| tc_bytes += tc.size());
     let ph = p.stats();
     // A thread's fast path updates its cache's size without a lock: clamp so
     // the derived figure never underflows mid-update.
@@ -125,14 +125,14 @@ unsafe fn snapshot_held(h: &crate::heap::Heap) -> Stats {
         central_cache_free_bytes: central,
         transfer_cache_free_bytes: transfer,
         thread_cache_free_bytes: tc_bytes,
-        thread_cache_count: r.count,
-        max_total_thread_cache_bytes: r.max_total,
-        min_per_thread_cache_bytes: r.min_per_thread,
+        thread_cache_count: r.count(),
+        max_total_thread_cache_bytes: h.settings.max_total_thread_cache(),
+        min_per_thread_cache_bytes: h.settings.min_per_thread_cache(),
         spans_in_use: ph.spans_in_use,
         free_spans: ph.free_spans,
         metadata_bytes: meta::mapped_bytes(),
         total_released_bytes: ph.total_released_bytes,
-        heap_limit_bytes: p.limit,
+        heap_limit_bytes: h.settings.limit(),
     }
 }
 

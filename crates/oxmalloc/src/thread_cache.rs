@@ -1,42 +1,53 @@
-//! Per-thread caches: one free list per size class, sized dynamically.
+//! Per-thread caches: for each heap a thread uses, one free list per size
+//! class, sized dynamically; and the thread state that finds them.
 //!
-//! The global heap's cache of each thread lives in static thread-local
-//! storage, reached with one initial-exec TLS access (declared in
-//! `global_asm!`, since stable Rust offers no `#[thread_local]`). It starts
-//! zero-filled, which is the "empty cache": every list is empty (allocation
-//! misses) and has room for nothing (a free overflows), so the first call of
-//! a thread reaches the slow path, which registers the cache.
+//! A thread's state lives in a few words of static thread-local storage,
+//! reached with one initial-exec TLS access (declared in `global_asm!`,
+//! since stable Rust offers no `#[thread_local]`): a pointer to its cache of
+//! the global heap, a pointer to its table of caches of other heaps, and a
+//! status. Both pointers start at shared sentinels: [`EMPTY`], a cache whose
+//! lists are all empty and have room for nothing, and a table whose every
+//! entry is [`EMPTY`]. So the fast paths never test for null: the first
+//! call of a thread for a heap misses, and the slow path makes the real
+//! cache (a record of the metadata arena) and registers it with the heap.
+//! The sentinels are never written: a push checks for room first.
 //!
 //! Sizing follows TCMalloc: a list's `max_length` starts at 1 and grows by one
 //! per miss up to a batch, then by batches (slow start); a list that keeps
 //! overflowing shrinks; a cache over its byte budget scavenges half of each
 //! list's low-water mark and then asks its heap for a larger budget, stealing
 //! from other threads once the total is spent.
+//!
+//! At thread exit (a pthread key destructor) every cache of the thread is
+//! flushed to its heap and unregistered; the status becomes "dead", and
+//! later calls of that thread (other destructors freeing memory) go straight
+//! to the heaps, never rebuilding a cache.
 
-use crate::heap::Heap;
-use crate::os::KeepErrno;
+use crate::heap::{self, CacheLink, HeapCore, MAX_HEAPS};
+use crate::meta::Pool;
+use crate::os::{KeepErrno, ThreadExitKey};
 use crate::size_class::{class_size, class_size_unchecked, CLASSES, NUM_CLASSES};
 use crate::span::FreeObject;
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// Longest a list may grow.
 const MAX_DYNAMIC_LENGTH: u32 = 8192;
 /// Overflows tolerated before a list shrinks.
 const MAX_OVERAGES: u32 = 3;
 
-/// The thread's cache has not been set up yet.
+/// The thread has no caches yet.
 const UNINIT: u8 = 0;
-/// Registered with its heap and in use.
+/// The thread's caches are in use.
 const ACTIVE: u8 = 1;
-/// Being registered (calls made meanwhile bypass it).
+/// A cache is being set up (calls made meanwhile bypass caches).
 const INITIALIZING: u8 = 2;
-/// The thread is exiting: the cache was flushed and is bypassed.
+/// The thread is exiting: its caches were flushed and are bypassed.
 const DEAD: u8 = 3;
 
 /// The free list of one class.
 #[repr(C)]
-pub struct FreeList {
+struct FreeList {
     head: *mut FreeObject,
     length: u32,
     max_length: u32,
@@ -47,61 +58,94 @@ pub struct FreeList {
     overages: u32,
 }
 
-/// A thread's cache for one heap.
-#[repr(C)]
-pub struct ThreadCache {
-    lists: [FreeList; NUM_CLASSES],
-    /// Bytes held in the lists. Written only by the owning thread; read by
-    /// statistics from any thread.
-    size: AtomicUsize,
-    /// Byte budget. Lowered by other threads stealing budget.
-    max_size: AtomicUsize,
-    state: u8,
-    /// The heap this cache serves (set at registration).
-    heap: *const Heap,
-    /// Links in the heap's registry of caches (under its lock).
-    pub(crate) next: *mut ThreadCache,
-    pub(crate) prev: *mut ThreadCache,
+impl FreeList {
+    const EMPTY: FreeList = FreeList {
+        head: ptr::null_mut(),
+        length: 0,
+        max_length: 0,
+        low_water: 0,
+        overages: 0,
+    };
 }
 
+/// A thread's cache for one heap.
+#[repr(C)]
+pub(crate) struct ThreadCache {
+    lists: [FreeList; NUM_CLASSES],
+    /// Byte count, budget and registry links (the heap's registry reads and
+    /// adjusts them).
+    link: CacheLink,
+    /// The heap this cache serves (set when the cache is made; atomic
+    /// because an exiting thread may read a record another thread reuses).
+    heap: AtomicPtr<HeapCore>,
+    /// The place of the owning thread's state that points at this cache.
+    home: *const AtomicPtr<ThreadCache>,
+}
+
+// SAFETY: a cache is used by its owning thread; other threads reach it only
+// through its heap's registry, under that registry's lock, for the fields the
+// registry owns (atomics) or to drain a cache whose owner cannot touch it.
+unsafe impl Sync for ThreadCache {}
+
+/// The empty cache every thread starts with: never written.
+static EMPTY: ThreadCache = ThreadCache {
+    lists: [FreeList::EMPTY; NUM_CLASSES],
+    link: CacheLink::new(),
+    heap: AtomicPtr::new(ptr::null_mut()),
+    home: ptr::null(),
+};
+
+#[inline(always)]
+fn empty() -> *mut ThreadCache {
+    ptr::addr_of!(EMPTY).cast_mut()
+}
+
+fn empty_table() -> *mut HeapTable {
+    ptr::addr_of!(EMPTY_TABLE).cast_mut()
+}
+
+/// A thread's caches of heaps other than the global one, by heap slot.
+#[repr(C)]
+pub(crate) struct HeapTable {
+    caches: [AtomicPtr<ThreadCache>; MAX_HEAPS],
+}
+
+/// The table every thread starts with: every entry is [`EMPTY`]; never
+/// written.
+static EMPTY_TABLE: HeapTable = HeapTable {
+    caches: [const { AtomicPtr::new(ptr::addr_of!(EMPTY).cast_mut()) }; MAX_HEAPS],
+};
+
+/// A thread's state, in static TLS.
+#[repr(C)]
+pub(crate) struct ThreadState {
+    /// The thread's cache of the global heap, or [`EMPTY`].
+    cache: AtomicPtr<ThreadCache>,
+    /// The thread's table of caches of other heaps, or [`EMPTY_TABLE`].
+    table: AtomicPtr<HeapTable>,
+    /// UNINIT, ACTIVE, INITIALIZING or DEAD.
+    status: u8,
+}
+
+static CACHES: Pool<ThreadCache> = Pool::new();
+static TABLES: Pool<HeapTable> = Pool::new();
+static THREAD_EXIT: ThreadExitKey = ThreadExitKey::new();
+
 impl ThreadCache {
-    /// Bytes held in the lists.
-    #[inline(always)]
-    pub fn size(&self) -> usize {
-        self.size.load(Ordering::Relaxed)
-    }
-
-    /// The byte budget.
-    #[inline(always)]
-    pub fn max_size(&self) -> usize {
-        self.max_size.load(Ordering::Relaxed)
-    }
-
-    /// Changes the byte budget (by the heap's registry, under its lock).
-    pub(crate) fn set_max_size(&self, v: usize) {
-        self.max_size.store(v, Ordering::Relaxed);
-    }
-
-    #[inline(always)]
-    fn add_size(&self, delta: isize) -> usize {
-        let v = (self.size.load(Ordering::Relaxed) as isize + delta) as usize;
-        self.size.store(v, Ordering::Relaxed);
-        v
-    }
-
-    /// An object of class `c`.
+    /// Takes an object of class `c` from the cache; null when its list is
+    /// empty (the caller then takes the slow path).
     ///
     /// # Safety
-    /// Called only by the thread owning the cache, `0 < c < NUM_CLASSES`.
+    /// Called only by the thread owning the cache (or on [`EMPTY`]),
+    /// `0 < c < NUM_CLASSES`.
     #[inline(always)]
-    pub unsafe fn alloc(&mut self, c: usize) -> *mut u8 {
+    pub(crate) unsafe fn pop(&mut self, c: usize) -> *mut u8 {
         debug_assert!(c > 0 && c < NUM_CLASSES);
         // SAFETY: `c < NUM_CLASSES` (caller), so the index is in bounds.
         let l = unsafe { self.lists.get_unchecked_mut(c) };
         let h = l.head;
         if h.is_null() {
-            // SAFETY: forwarded from the caller.
-            return unsafe { self.alloc_slow(c) };
+            return h.cast();
         }
         // SAFETY: a cached object holds the link to the next one.
         l.head = unsafe { (*h).next };
@@ -110,70 +154,53 @@ impl ThreadCache {
             l.low_water = l.length;
         }
         // SAFETY: `c < NUM_CLASSES` (caller).
-        self.add_size(-(unsafe { class_size_unchecked(c) } as isize));
+        self.link
+            .add_size(-(unsafe { class_size_unchecked(c) } as isize));
         h.cast()
     }
 
-    /// Takes back object `p` of class `c`.
+    /// Puts free object `p` of class `c` in the cache; false (and nothing
+    /// done) when its list is full, for the caller's slow path.
     ///
     /// # Safety
-    /// Called only by the thread owning the cache; `0 < c < NUM_CLASSES`;
-    /// `p` is a free object of class `c` of this cache's heap.
+    /// Called only by the thread owning the cache (or on [`EMPTY`]);
+    /// `0 < c < NUM_CLASSES`; `p` is a free object of class `c` of the
+    /// cache's heap.
     #[inline(always)]
-    pub unsafe fn dealloc(&mut self, p: *mut u8, c: usize) {
+    pub(crate) unsafe fn push(&mut self, p: *mut u8, c: usize) -> bool {
         debug_assert!(c > 0 && c < NUM_CLASSES);
         // SAFETY: `c < NUM_CLASSES` (caller), so the index is in bounds.
         let l = unsafe { self.lists.get_unchecked_mut(c) };
+        if l.length >= l.max_length {
+            return false;
+        }
         let o = p.cast::<FreeObject>();
         // SAFETY: the object is free and at least a word long.
         unsafe { (*o).next = l.head };
         l.head = o;
         l.length += 1;
-        if l.length > l.max_length {
-            return self.list_too_long(c);
-        }
         // SAFETY: `c < NUM_CLASSES`, as above.
-        if self.add_size(unsafe { class_size_unchecked(c) } as isize) > self.max_size() {
+        if self.link.add_size(unsafe { class_size_unchecked(c) } as isize) > self.link.max_size() {
             self.scavenge();
         }
+        true
     }
 
-    fn heap(&self) -> &Heap {
-        // SAFETY: set at registration to a heap that outlives its caches.
-        unsafe { &*self.heap }
+    fn heap(&self) -> &'static HeapCore {
+        // SAFETY: set when the cache is made, to a heap record that is never
+        // unmapped and outlives the cache's registration.
+        unsafe { &*self.heap.load(Ordering::Relaxed) }
     }
 
-    /// Registers the cache with `heap`; false if it is being set up already
-    /// (a re-entrant call) or the thread is exiting.
-    fn ensure_active(&mut self, heap: &'static Heap) -> bool {
-        match self.state {
-            ACTIVE => true,
-            UNINIT => {
-                self.state = INITIALIZING;
-                self.heap = heap;
-                for l in self.lists.iter_mut() {
-                    l.max_length = 1;
-                }
-                heap.register_cache(self);
-                self.state = ACTIVE;
-                true
-            }
-            _ => false,
-        }
+    fn link_ptr(&mut self) -> *mut CacheLink {
+        &mut self.link
     }
 
-    /// # Safety
-    /// As for [`ThreadCache::alloc`].
-    #[cold]
-    #[inline(never)]
-    unsafe fn alloc_slow(&mut self, c: usize) -> *mut u8 {
-        let heap = crate::heap::global();
-        if !self.ensure_active(heap) {
-            return heap.alloc_uncached(c);
-        }
+    /// Refills list `c` from the heap and returns one object (null when
+    /// memory ran out).
+    fn refill(&mut self, c: usize) -> *mut u8 {
         let batch = CLASSES[c].batch;
-        let l = &mut self.lists[c];
-        let want = (l.max_length as usize).min(batch);
+        let want = (self.lists[c].max_length as usize).min(batch);
         let r = self.heap().fetch(c, want);
         if r.count == 0 {
             return ptr::null_mut();
@@ -186,7 +213,7 @@ impl ThreadCache {
                 (*r.tail).next = l.head;
                 l.head = (*first).next;
                 l.length += r.count as u32 - 1;
-                self.add_size((class_size(c) * (r.count - 1)) as isize);
+                self.link.add_size((class_size(c) * (r.count - 1)) as isize);
             }
             let l = &mut self.lists[c];
             if (l.max_length as usize) < batch {
@@ -199,35 +226,42 @@ impl ThreadCache {
         }
     }
 
-    #[cold]
-    #[inline(never)]
-    fn list_too_long(&mut self, c: usize) {
+    /// List `c` is full and `p` is to be freed: makes room by giving a batch
+    /// back (shrinking a list that keeps overflowing), then keeps `p`.
+    ///
+    /// # Safety
+    /// As for [`ThreadCache::push`], on the thread's own (non-sentinel) cache.
+    unsafe fn overflow(&mut self, p: *mut u8, c: usize) {
         let _errno = KeepErrno::new();
-        self.add_size(class_size(c) as isize);
-        let heap = crate::heap::global();
-        if !self.ensure_active(heap) {
-            // Thread exiting or cache being set up: nothing stays here.
-            self.release(c, self.lists[c].length as usize);
-            return;
-        }
         let batch = CLASSES[c].batch as u32;
-        let l = &self.lists[c];
-        if l.length > l.max_length {
+        let l = &mut self.lists[c];
+        if l.length >= l.max_length && l.length > 0 {
             self.release(c, batch as usize);
-            let l = &mut self.lists[c];
-            if l.max_length < batch {
-                l.max_length += 1;
-            } else if l.max_length > batch {
-                l.overages += 1;
-                if l.overages > MAX_OVERAGES {
-                    l.max_length -= batch;
-                    l.overages = 0;
-                }
+        }
+        let l = &mut self.lists[c];
+        if l.max_length < batch {
+            l.max_length += 1;
+        } else if l.max_length > batch {
+            l.overages += 1;
+            if l.overages > MAX_OVERAGES {
+                l.max_length -= batch;
+                l.overages = 0;
             }
         }
-        if self.size() > self.max_size() {
-            self.scavenge();
+        let l = &mut self.lists[c];
+        if l.length >= l.max_length {
+            // No room even now (a list of length 0): straight to the heap.
+            let o = p.cast::<FreeObject>();
+            // SAFETY: `p` is a free object of class `c` (caller).
+            unsafe {
+                (*o).next = ptr::null_mut();
+                self.heap().give(c, o, o, 1);
+            }
+            return;
         }
+        // SAFETY: there is room now; forwarded from the caller.
+        let pushed = unsafe { self.push(p, c) };
+        debug_assert!(pushed);
     }
 
     /// Gives up to `n` objects of list `c` back to the heap.
@@ -251,7 +285,7 @@ impl ThreadCache {
         if l.length < l.low_water {
             l.low_water = l.length;
         }
-        self.add_size(-((class_size(c) * n) as isize));
+        self.link.add_size(-((class_size(c) * n) as isize));
         // SAFETY: `head..tail` are `n` free objects of class `c`.
         unsafe { self.heap().give(c, head, tail, n) };
     }
@@ -259,6 +293,7 @@ impl ThreadCache {
     /// Over budget: give back half of what each list did not need since the
     /// last scavenge, then ask for a larger budget.
     #[cold]
+    #[inline(never)]
     fn scavenge(&mut self) {
         let _errno = KeepErrno::new();
         for (c, info) in CLASSES.iter().enumerate().skip(1) {
@@ -274,86 +309,313 @@ impl ThreadCache {
             let l = &mut self.lists[c];
             l.low_water = l.length;
         }
-        self.heap().grow_cache_budget(self);
+        let link = self.link_ptr();
+        self.heap().grow_cache_budget(link);
     }
 
     /// Gives every cached object back to the heap.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         for c in 1..NUM_CLASSES {
             self.release(c, self.lists[c].length as usize);
             self.lists[c].low_water = 0;
         }
     }
 
-    /// The thread is exiting: flush, unregister, and bypass from now on.
-    fn retire(&mut self) {
-        if self.state != ACTIVE {
-            return;
-        }
-        self.state = DEAD;
-        self.flush();
-        for l in self.lists.iter_mut() {
-            l.max_length = 0;
-        }
-        // SAFETY: set at registration to a heap that outlives its caches.
-        let heap = unsafe { &*self.heap };
-        heap.unregister_cache(self);
+    /// Bytes held.
+    pub(crate) fn size(&self) -> usize {
+        self.link.size()
     }
 }
 
-/// The calling thread's cache of the global heap.
-#[inline(always)]
-pub fn current() -> *mut ThreadCache {
-    tls::slot()
-}
-
-/// Flushes the calling thread's cache (`mark_thread_idle`).
-pub fn flush_current() {
-    // SAFETY: the calling thread's own cache.
-    let tc = unsafe { &mut *current() };
-    if tc.state == ACTIVE {
-        tc.flush();
+/// Makes a cache for `heap`, pointed at by `home`, and registers it.
+fn make_cache(heap: &'static HeapCore, home: *const AtomicPtr<ThreadCache>) -> *mut ThreadCache {
+    let Some(rec) = CACHES.take() else {
+        return ptr::null_mut();
+    };
+    let tc = rec.as_ptr();
+    // SAFETY: a record of the pool, ours alone; every field is written.
+    unsafe {
+        tc.write(ThreadCache {
+            lists: [FreeList::EMPTY; NUM_CLASSES],
+            link: CacheLink::new(),
+            heap: AtomicPtr::new(ptr::from_ref(heap).cast_mut()),
+            home,
+        });
+        for l in (*tc).lists.iter_mut() {
+            l.max_length = 1;
+        }
+        heap.register_cache(ptr::addr_of_mut!((*tc).link));
     }
+    tc
 }
 
-/// The thread-exit hook: flushes and retires the exiting thread's cache.
+/// Flushes and unregisters `tc`, points its home back at [`EMPTY`], and
+/// returns the record to the pool.
 ///
 /// # Safety
-/// Called by pthread with the value set by `Heap::register_cache`: the
-/// exiting thread's own cache.
-pub(crate) unsafe extern "C" fn on_thread_exit(p: *mut libc::c_void) {
-    // SAFETY: `p` is the exiting thread's cache, still mapped.
-    unsafe { (*p.cast::<ThreadCache>()).retire() };
+/// `tc` is a registered cache that its owner cannot use meanwhile (it is the
+/// calling thread's own, or its owner holds no reference to its heap); the
+/// caller holds `r`, the registry lock of the cache's heap.
+unsafe fn retire_locked(r: &mut heap::CacheRegistry, tc: *mut ThreadCache) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        (*tc).flush();
+        HeapCore::unregister_cache_locked(r, ptr::addr_of_mut!((*tc).link));
+        (*(*tc).home).store(empty(), Ordering::Release);
+        CACHES.give(core::ptr::NonNull::new_unchecked(tc));
+    }
+}
+
+/// The calling thread's cache for `heap`, made if needed; `None` when the
+/// thread is exiting or is setting up a cache (a re-entrant call), or
+/// metadata ran out: the caller then bypasses caches.
+fn own_cache(heap: &'static HeapCore) -> Option<&'static mut ThreadCache> {
+    // SAFETY: the calling thread's own state.
+    let st = unsafe { &mut *tls::state() };
+    let mut home: *const AtomicPtr<ThreadCache> = if heap.is_global() {
+        &st.cache
+    } else {
+        // SAFETY: the thread's table or the sentinel, `MAX_HEAPS` long.
+        unsafe { &(*st.table.load(Ordering::Relaxed)).caches[heap.slot()] }
+    };
+    // SAFETY: `home` is a word of the thread's state or table.
+    let c = unsafe { (*home).load(Ordering::Acquire) };
+    if c != empty() {
+        // SAFETY: a cache of the calling thread.
+        return Some(unsafe { &mut *c });
+    }
+    match st.status {
+        DEAD | INITIALIZING => return None,
+        UNINIT => {
+            st.status = INITIALIZING;
+            // The key must exist before any cache registers, or the cache
+            // would never be retired at thread exit.
+            if THREAD_EXIT.init(on_thread_exit) {
+                THREAD_EXIT.set((st as *mut ThreadState).cast());
+            }
+        }
+        _ => st.status = INITIALIZING,
+    }
+    if !heap.is_global() && st.table.load(Ordering::Relaxed) == empty_table() {
+        match TABLES.take() {
+            Some(t) => {
+                let t = t.as_ptr();
+                // SAFETY: a record of the pool, ours alone: every entry is
+                // written before the table is published.
+                unsafe {
+                    for e in (*t).caches.iter_mut() {
+                        *e = AtomicPtr::new(empty());
+                    }
+                    home = &(*t).caches[heap.slot()];
+                }
+                st.table.store(t, Ordering::Release);
+            }
+            None => home = ptr::null(),
+        }
+    }
+    let tc = if home.is_null() {
+        ptr::null_mut()
+    } else {
+        make_cache(heap, home)
+    };
+    st.status = ACTIVE;
+    if tc.is_null() {
+        return None;
+    }
+    // SAFETY: `home` is the thread's own state word or table entry.
+    unsafe { (*home).store(tc, Ordering::Release) };
+    // SAFETY: the calling thread's new cache.
+    Some(unsafe { &mut *tc })
+}
+
+/// The slow path of allocation: list `c` of the calling thread's cache for
+/// `heap` was empty (or the cache does not exist yet).
+pub(crate) fn alloc_slow(c: usize, heap: &'static HeapCore) -> *mut u8 {
+    match own_cache(heap) {
+        Some(tc) => tc.refill(c),
+        None => heap.alloc_uncached(c),
+    }
+}
+
+/// The slow path of freeing: list `c` of the calling thread's cache for
+/// `heap` was full (or the cache does not exist yet).
+///
+/// # Safety
+/// `p` is a live object of class `c` of `heap`.
+pub(crate) unsafe fn dealloc_slow(p: *mut u8, c: usize, heap: &'static HeapCore) {
+    match own_cache(heap) {
+        // SAFETY: forwarded from the caller; the thread's own cache.
+        Some(tc) => unsafe { tc.overflow(p, c) },
+        // SAFETY: forwarded from the caller.
+        None => unsafe { heap.free_uncached(p, c) },
+    }
+}
+
+/// The calling thread's cache of the global heap (possibly [`EMPTY`]).
+#[inline(always)]
+pub(crate) fn global_cache() -> *mut ThreadCache {
+    tls::global_cache()
+}
+
+/// The calling thread's cache of the heap in `slot` (possibly [`EMPTY`]).
+#[inline(always)]
+pub(crate) fn heap_cache(slot: usize) -> *mut ThreadCache {
+    let t = tls::table();
+    // SAFETY: the table is the thread's own or the sentinel, both
+    // `MAX_HEAPS` long; slots are below MAX_HEAPS.
+    unsafe { (*t).caches.get_unchecked(slot).load(Ordering::Relaxed) }
+}
+
+/// Flushes the calling thread's cache of the global heap
+/// (`mark_thread_idle`).
+pub(crate) fn flush_current() {
+    let tc = global_cache();
+    if tc != empty() {
+        // SAFETY: the calling thread's own cache.
+        unsafe { (*tc).flush() };
+    }
+}
+
+/// For fork: lock the record pools.
+pub(crate) fn fork_lock() {
+    CACHES.fork_lock();
+    TABLES.fork_lock();
+}
+
+/// For fork: unlock the record pools.
+///
+/// # Safety
+/// Paired with [`fork_lock`].
+pub(crate) unsafe fn fork_unlock() {
+    // SAFETY: forwarded.
+    unsafe {
+        TABLES.fork_unlock();
+        CACHES.fork_unlock();
+    }
+}
+
+/// Calls `f` with every cache registered with `heap`; the caller holds the
+/// heap's registry lock, given as `r`.
+pub(crate) fn for_each_cache(r: &heap::CacheRegistry, mut f: impl FnMut(&ThreadCache)) {
+    let off = core::mem::offset_of!(ThreadCache, link);
+    r.for_each(|l| {
+        // SAFETY: every registered link is the `link` field of a cache.
+        f(unsafe { &*(l.cast::<u8>().sub(off).cast::<ThreadCache>()) })
+    });
+}
+
+/// The thread-exit hook: flushes and retires every cache of the exiting
+/// thread.
+///
+/// # Safety
+/// Called by pthread with the value set in `own_cache`: the exiting thread's
+/// own state.
+unsafe extern "C" fn on_thread_exit(p: *mut libc::c_void) {
+    // SAFETY: `p` is the exiting thread's state, still mapped.
+    let st = unsafe { &mut *p.cast::<ThreadState>() };
+    if st.status == DEAD {
+        return;
+    }
+    st.status = DEAD;
+    let c = st.cache.load(Ordering::Relaxed);
+    if c != empty() {
+        let g = heap::global();
+        let mut r = g.caches.lock();
+        // SAFETY: the thread's own cache, registered with the global heap.
+        unsafe { retire_locked(&mut r, c) };
+    }
+    let t = st.table.load(Ordering::Relaxed);
+    if t == empty_table() {
+        return;
+    }
+    for slot in 1..MAX_HEAPS {
+        // SAFETY: the thread's own table.
+        let e = unsafe { &(*t).caches[slot] };
+        let c = e.load(Ordering::Acquire);
+        if c == empty() {
+            continue;
+        }
+        // The heap may be retiring this very cache: read its heap (records
+        // are never unmapped), take its registry lock, and look again.
+        // SAFETY: cache records stay mapped even when reused.
+        let h = unsafe { &*(*c).heap.load(Ordering::Relaxed) };
+        let mut r = h.caches.lock();
+        if e.load(Ordering::Acquire) == c {
+            // SAFETY: still the thread's own cache of `h`.
+            unsafe { retire_locked(&mut r, c) };
+        }
+    }
+    st.table.store(empty_table(), Ordering::Release);
+    // SAFETY: the table was the thread's own, and no cache points into it.
+    unsafe { TABLES.give(core::ptr::NonNull::new_unchecked(t)) };
 }
 
 #[cfg(target_arch = "x86_64")]
 mod tls {
-    use super::ThreadCache;
+    use super::{HeapTable, ThreadCache, ThreadState, EMPTY, EMPTY_TABLE};
+    // The thread state: three words, the two pointers starting at the
+    // sentinels (relocated in the TLS image before any thread copies it).
     core::arch::global_asm!(
-        ".pushsection .tbss,\"awT\",@nobits",
-        ".p2align 6",
-        ".globl __oxmalloc_v0_thread_cache",
-        ".hidden __oxmalloc_v0_thread_cache",
-        ".type __oxmalloc_v0_thread_cache,@object",
-        ".size __oxmalloc_v0_thread_cache, {size}",
-        "__oxmalloc_v0_thread_cache:",
-        ".zero {size}",
+        ".pushsection .tdata,\"awT\",@progbits",
+        ".p2align 4",
+        ".globl __oxmalloc_v1_thread",
+        ".hidden __oxmalloc_v1_thread",
+        ".type __oxmalloc_v1_thread,@object",
+        ".size __oxmalloc_v1_thread, {size}",
+        "__oxmalloc_v1_thread:",
+        ".quad {empty}",
+        ".quad {table}",
+        ".zero {rest}",
         ".popsection",
-        size = const core::mem::size_of::<ThreadCache>(),
+        empty = sym EMPTY,
+        table = sym EMPTY_TABLE,
+        size = const core::mem::size_of::<ThreadState>(),
+        rest = const core::mem::size_of::<ThreadState>() - 16,
     );
 
-    /// The address of this thread's cache: thread pointer + initial-exec
-    /// offset of the TLS symbol.
+    /// This thread's state: thread pointer + initial-exec offset.
     #[inline(always)]
-    pub fn slot() -> *mut ThreadCache {
-        let p: *mut ThreadCache;
+    pub fn state() -> *mut ThreadState {
+        let p: *mut ThreadState;
         // SAFETY: reads the thread pointer and a GOT entry; no side effects.
         unsafe {
             core::arch::asm!(
                 "mov {p}, qword ptr fs:[0]",
-                "add {p}, qword ptr [rip + __oxmalloc_v0_thread_cache@GOTTPOFF]",
+                "add {p}, qword ptr [rip + __oxmalloc_v1_thread@GOTTPOFF]",
                 p = out(reg) p,
                 options(pure, nomem, nostack),
+            );
+        }
+        p
+    }
+
+    /// This thread's cache of the global heap (one TLS load).
+    #[inline(always)]
+    pub fn global_cache() -> *mut ThreadCache {
+        let p: *mut ThreadCache;
+        // SAFETY: reads a GOT entry and the thread's own state word.
+        unsafe {
+            core::arch::asm!(
+                "mov {p}, qword ptr [rip + __oxmalloc_v1_thread@GOTTPOFF]",
+                "mov {p}, qword ptr fs:[{p}]",
+                p = out(reg) p,
+                options(pure, readonly, nostack),
+            );
+        }
+        p
+    }
+
+    /// This thread's table of caches of other heaps.
+    #[inline(always)]
+    pub fn table() -> *mut HeapTable {
+        let p: *mut HeapTable;
+        // SAFETY: reads a GOT entry and the thread's own state word.
+        unsafe {
+            core::arch::asm!(
+                "mov {p}, qword ptr [rip + __oxmalloc_v1_thread@GOTTPOFF]",
+                "mov {p}, qword ptr fs:[{p} + 8]",
+                p = out(reg) p,
+                options(pure, readonly, nostack),
             );
         }
         p
@@ -362,31 +624,35 @@ mod tls {
 
 #[cfg(target_arch = "aarch64")]
 mod tls {
-    use super::ThreadCache;
+    use super::{HeapTable, ThreadCache, ThreadState, EMPTY, EMPTY_TABLE};
     core::arch::global_asm!(
-        ".pushsection .tbss,\"awT\",@nobits",
-        ".p2align 6",
-        ".globl __oxmalloc_v0_thread_cache",
-        ".hidden __oxmalloc_v0_thread_cache",
-        ".type __oxmalloc_v0_thread_cache,@object",
-        ".size __oxmalloc_v0_thread_cache, {size}",
-        "__oxmalloc_v0_thread_cache:",
-        ".zero {size}",
+        ".pushsection .tdata,\"awT\",@progbits",
+        ".p2align 4",
+        ".globl __oxmalloc_v1_thread",
+        ".hidden __oxmalloc_v1_thread",
+        ".type __oxmalloc_v1_thread,%object",
+        ".size __oxmalloc_v1_thread, {size}",
+        "__oxmalloc_v1_thread:",
+        ".quad {empty}",
+        ".quad {table}",
+        ".zero {rest}",
         ".popsection",
-        size = const core::mem::size_of::<ThreadCache>(),
+        empty = sym EMPTY,
+        table = sym EMPTY_TABLE,
+        size = const core::mem::size_of::<ThreadState>(),
+        rest = const core::mem::size_of::<ThreadState>() - 16,
     );
 
-    /// The address of this thread's cache: thread pointer + initial-exec
-    /// offset of the TLS symbol.
+    /// This thread's state: thread pointer + initial-exec offset.
     #[inline(always)]
-    pub fn slot() -> *mut ThreadCache {
-        let p: *mut ThreadCache;
+    pub fn state() -> *mut ThreadState {
+        let p: *mut ThreadState;
         // SAFETY: reads the thread pointer and a GOT entry; no side effects.
         unsafe {
             core::arch::asm!(
                 "mrs {p}, tpidr_el0",
-                "adrp {t}, :gottprel:__oxmalloc_v0_thread_cache",
-                "ldr {t}, [{t}, #:gottprel_lo12:__oxmalloc_v0_thread_cache]",
+                "adrp {t}, :gottprel:__oxmalloc_v1_thread",
+                "ldr {t}, [{t}, #:gottprel_lo12:__oxmalloc_v1_thread]",
                 "add {p}, {p}, {t}",
                 p = out(reg) p,
                 t = out(reg) _,
@@ -394,6 +660,20 @@ mod tls {
             );
         }
         p
+    }
+
+    /// This thread's cache of the global heap.
+    #[inline(always)]
+    pub fn global_cache() -> *mut ThreadCache {
+        // SAFETY: the thread's own state word.
+        unsafe { (*state()).cache.load(core::sync::atomic::Ordering::Relaxed) }
+    }
+
+    /// This thread's table of caches of other heaps.
+    #[inline(always)]
+    pub fn table() -> *mut HeapTable {
+        // SAFETY: the thread's own state word.
+        unsafe { (*state()).table.load(core::sync::atomic::Ordering::Relaxed) }
     }
 }
 
