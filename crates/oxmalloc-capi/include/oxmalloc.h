@@ -37,19 +37,33 @@ extern "C" {
 
 /* How the physical backing of free pages of an injected region goes back. */
 enum oxmalloc_release {
-    OXMALLOC_RELEASE_DONTNEED = 0, /* madvise(MADV_DONTNEED): private anonymous memory (default) */
-    OXMALLOC_RELEASE_NEVER = 1,    /* never: pinned, registered or device memory */
-    OXMALLOC_RELEASE_FREE = 2,     /* madvise(MADV_FREE): lazily reclaimed anonymous memory */
-    OXMALLOC_RELEASE_REMOVE = 3,   /* madvise(MADV_REMOVE): shared, tmpfs, memfd, hugetlbfs */
-    OXMALLOC_RELEASE_CUSTOM = 4    /* release_fn of the options */
+    OXMALLOC_RELEASE_AUTO = 0,    /* chosen from the memory: DONTNEED for private, REMOVE for shared (default) */
+    OXMALLOC_RELEASE_NEVER = 1,   /* never: pinned, registered or device memory */
+    OXMALLOC_RELEASE_FREE = 2,    /* madvise(MADV_FREE): lazily reclaimed private anonymous memory */
+    OXMALLOC_RELEASE_REMOVE = 3,  /* madvise(MADV_REMOVE): shared, tmpfs, memfd, hugetlbfs (holes read as zero) */
+    OXMALLOC_RELEASE_CUSTOM = 4,  /* release_fn (and commit_fn) of the options */
+    OXMALLOC_RELEASE_DONTNEED = 5 /* madvise(MADV_DONTNEED): private memory; does nothing on shared memory */
 };
 
-/* Releases [ptr, ptr + len); returns non-zero when it did. */
+/* What a release function achieved. Only OXMALLOC_RELEASED_ZEROED lets
+ * calloc skip clearing the memory when it is used again. */
+enum oxmalloc_released {
+    OXMALLOC_RELEASED_KEPT = 0,      /* nothing was released */
+    OXMALLOC_RELEASED_UNDEFINED = 1, /* released; the contents are now undefined */
+    OXMALLOC_RELEASED_ZEROED = 2     /* released; the range reads as zero */
+};
+
+/* Releases [ptr, ptr + len); returns an enum oxmalloc_released. */
 typedef int (*oxmalloc_release_fn)(void *ctx, void *ptr, size_t len);
 
+/* Makes a released [ptr, ptr + len) usable again before oxmalloc hands any
+ * of it out (e.g. mprotect back to read-write); non-zero on success (on
+ * failure the allocation that needed it fails). */
+typedef int (*oxmalloc_commit_fn)(void *ctx, void *ptr, size_t len);
+
 /* Options of oxmalloc_inject. All-zero (or a NULL pointer) means the
- * defaults: OXMALLOC_RELEASE_DONTNEED, not exclusive, contents not known to
- * be zero, no label. */
+ * defaults: OXMALLOC_RELEASE_AUTO, not exclusive, contents not known to be
+ * zero, no label, no limit, the page size read from the mapping. */
 struct oxmalloc_region_options {
     int release;                    /* enum oxmalloc_release */
     oxmalloc_release_fn release_fn; /* OXMALLOC_RELEASE_CUSTOM: called with release_ctx */
@@ -57,26 +71,37 @@ struct oxmalloc_region_options {
     int exclusive;                  /* non-zero: used only by heaps bound to the region */
     int zeroed;                     /* non-zero: the memory is known to be zero-filled */
     const char *label;              /* a name for reports (cut at 31 bytes), or NULL */
+    oxmalloc_commit_fn commit_fn;   /* OXMALLOC_RELEASE_CUSTOM: called with release_ctx; NULL: nothing */
+    size_t limit;                   /* at most this many bytes are ever carved (0: all) */
+    size_t page_size;               /* release granularity, a power of two >= 8 KiB (0: from the mapping) */
 };
 
-/* Results of oxmalloc_inject. */
+/* Results of oxmalloc_inject (and oxmalloc_set_system_allocator). */
 enum oxmalloc_inject_result {
     OXMALLOC_INJECT_OK = 0,
     OXMALLOC_INJECT_NULL = 1,             /* start is NULL */
     OXMALLOC_INJECT_TOO_SMALL = 2,        /* nothing left once trimmed to whole 8 KiB pages */
     OXMALLOC_INJECT_OVERLAP = 3,          /* overlaps a region or memory oxmalloc manages */
-    OXMALLOC_INJECT_OUT_OF_RANGE = 4,     /* beyond the address space oxmalloc covers */
-    OXMALLOC_INJECT_TOO_MANY_REGIONS = 5, /* the region table is full */
-    OXMALLOC_INJECT_BAD_OPTIONS = 6,      /* unknown release, or CUSTOM without release_fn */
-    OXMALLOC_INJECT_TOO_MANY_HOOKS = 7    /* too many regions with a release_fn */
+    OXMALLOC_INJECT_OUT_OF_RANGE = 4,     /* beyond the user address space */
+    OXMALLOC_INJECT_TOO_MANY_REGIONS = 5, /* the region table is full (1024 regions) */
+    OXMALLOC_INJECT_BAD_OPTIONS = 6,      /* unknown release, CUSTOM without release_fn, no alloc */
+    OXMALLOC_INJECT_TOO_MANY_HOOKS = 7,   /* too many release functions or C system allocators */
+    OXMALLOC_INJECT_UNMAPPED = 8,         /* part of the range is not mapped */
+    OXMALLOC_INJECT_NOT_WRITABLE = 9,     /* part of the range is not readable and writable */
+    OXMALLOC_INJECT_MIXED_BACKING = 10,   /* the range spans private and shared mappings */
+    OXMALLOC_INJECT_BAD_PAGE_SIZE = 11,   /* page_size is not a power of two >= 8 KiB */
+    OXMALLOC_INJECT_NO_MEMORY = 12        /* out of metadata memory */
 };
 
 /* Hands [start, start + len) to oxmalloc for good: the memory must stay
- * mapped for the rest of the process, and nothing else may use it. Unaligned
- * edges are trimmed to 8 KiB pages; no byte is touched. A non-exclusive
- * region feeds malloc before the system allocator is asked for more.
- * Returns OXMALLOC_INJECT_OK and the region's id in *id (if id is not NULL),
- * or another enum oxmalloc_inject_result. */
+ * mapped for the rest of the process (or until its heap is retired), and
+ * nothing else may use it. Unaligned edges are trimmed to 8 KiB pages; no
+ * byte is touched. The range is checked against /proc/self/maps: it must be
+ * mapped readable and writable and of one kind (private or shared), which
+ * decides what releasing it does. A non-exclusive region feeds malloc before
+ * the system allocator is asked for more. Returns OXMALLOC_INJECT_OK and the
+ * region's id in *id (if id is not NULL), or another enum
+ * oxmalloc_inject_result. */
 int oxmalloc_inject(void *start, size_t len, const struct oxmalloc_region_options *opts,
                     unsigned *id);
 
@@ -86,22 +111,30 @@ const char *oxmalloc_inject_strerror(int result);
 /* ---- System allocator ---------------------------------------------------- */
 
 /* Returns at least size bytes aligned to align (a power of two, at least
- * 8 KiB), or NULL. *actual is preset to size; raise it if more was given. */
+ * 8 KiB), or NULL. *actual is preset to size; raise it if more was given.
+ * oxmalloc asks for a preferred size first, then for exactly what the
+ * request needs. */
 typedef void *(*oxmalloc_sys_alloc_fn)(void *ctx, size_t size, size_t align, size_t *actual);
 
-/* Where fresh memory comes from. oxmalloc never unmaps what alloc returned. */
+/* Where fresh memory comes from. oxmalloc never unmaps what alloc returned;
+ * a chunk overlapping memory oxmalloc already manages stops the program. */
 struct oxmalloc_sys_allocator {
     oxmalloc_sys_alloc_fn alloc;     /* required */
-    oxmalloc_release_fn release;     /* NULL: madvise(MADV_DONTNEED) */
-    oxmalloc_release_fn commit;      /* called before released memory is reused; NULL: nothing */
-    int zeroed;                      /* non-zero: fresh and released memory reads as zero */
+    oxmalloc_release_fn release;     /* NULL: madvise(MADV_DONTNEED) (nothing when shared) */
+    oxmalloc_commit_fn commit;       /* called before released memory is reused; NULL: nothing */
+    int zeroed;                      /* non-zero: fresh memory reads as zero */
     void *ctx;                       /* passed to every function */
+    int shared;                      /* non-zero: chunks are shared mappings (copied in a forked child) */
+    size_t page_size;                /* release granularity (0: 8 KiB) */
 };
 
 /* Installs a system allocator: fresh memory comes from it from now on
  * (memory the previous one gave stays in use). The struct is copied. Call it
- * before the first allocation to have all memory come from it. Returns 0, or
- * -1 when alloc is NULL or 16 allocators were already installed. */
+ * before the first allocation to have all memory come from it. Returns 0,
+ * OXMALLOC_INJECT_BAD_OPTIONS when allocator or its alloc is NULL,
+ * OXMALLOC_INJECT_TOO_MANY_HOOKS when 16 allocators were already installed,
+ * or OXMALLOC_INJECT_TOO_MANY_REGIONS when the region table is full; on
+ * failure the previous allocator stays. */
 int oxmalloc_set_system_allocator(const struct oxmalloc_sys_allocator *allocator);
 
 /* ---- Region records ------------------------------------------------------- */
@@ -111,6 +144,14 @@ enum oxmalloc_region_kind {
     OXMALLOC_REGION_INJECTED = 1 /* a range given to oxmalloc_inject */
 };
 
+/* The memory behind a region. */
+enum oxmalloc_backing {
+    OXMALLOC_BACKING_PRIVATE_ANONYMOUS = 0,
+    OXMALLOC_BACKING_PRIVATE_FILE = 1,
+    OXMALLOC_BACKING_SHARED = 2,    /* MAP_SHARED, memfd, tmpfs, hugetlbfs */
+    OXMALLOC_BACKING_UNKNOWN = 3    /* /proc/self/maps could not be read */
+};
+
 struct oxmalloc_region_info {
     unsigned id;
     int kind;                /* enum oxmalloc_region_kind */
@@ -118,6 +159,9 @@ struct oxmalloc_region_info {
     size_t len;              /* system regions: bytes obtained so far */
     int release;             /* enum oxmalloc_release */
     int exclusive;
+    int backing;             /* enum oxmalloc_backing */
+    size_t page_size;        /* release granularity */
+    size_t limit;            /* at most this many bytes carved (0: no limit) */
     size_t carved_bytes;     /* carved into spans so far */
     size_t in_use_bytes;     /* in spans in use */
     size_t free_bytes;       /* in free spans backed by memory */

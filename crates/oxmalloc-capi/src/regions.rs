@@ -9,19 +9,28 @@
 use crate::slots::Slots;
 use core::ffi::{c_char, c_int, c_uint, c_void, CStr};
 use core::ptr::NonNull;
-use engine::{RegionInfo, RegionKind, RegionOptions, Release, ReleaseHook, SysAllocator};
+use engine::{
+    Backing, RegionInfo, RegionKind, RegionOptions, Release, ReleaseHook, ReleaseOutcome,
+    SysAllocator,
+};
 
 /// How many system allocators C code may install over the process's life.
 pub const MAX_C_SYS_ALLOCATORS: usize = 16;
 /// How many injected regions may have a C release function at once.
 pub const MAX_C_RELEASE_HOOKS: usize = 64;
 
-/// `enum oxmalloc_release`: release policies (0, the default, is DONTNEED).
-const RELEASE_DONTNEED: c_int = 0;
+/// `enum oxmalloc_release`: release policies (0, the default, is AUTO).
+const RELEASE_AUTO: c_int = 0;
 const RELEASE_NEVER: c_int = 1;
 const RELEASE_FREE: c_int = 2;
 const RELEASE_REMOVE: c_int = 3;
 const RELEASE_CUSTOM: c_int = 4;
+const RELEASE_DONTNEED: c_int = 5;
+
+/// `enum oxmalloc_released`: what a C release function reports.
+const RELEASED_KEPT: c_int = 0;
+const RELEASED_UNDEFINED: c_int = 1;
+const RELEASED_ZEROED: c_int = 2;
 
 /// `enum oxmalloc_inject_result`: what [`oxmalloc_inject`] returns.
 const INJECT_OK: c_int = 0;
@@ -32,9 +41,19 @@ const INJECT_OUT_OF_RANGE: c_int = 4;
 const INJECT_TOO_MANY_REGIONS: c_int = 5;
 const INJECT_BAD_OPTIONS: c_int = 6;
 const INJECT_TOO_MANY_HOOKS: c_int = 7;
+const INJECT_UNMAPPED: c_int = 8;
+const INJECT_NOT_WRITABLE: c_int = 9;
+const INJECT_MIXED_BACKING: c_int = 10;
+const INJECT_BAD_PAGE_SIZE: c_int = 11;
+const INJECT_NO_MEMORY: c_int = 12;
 
-/// `oxmalloc_release_fn`: releases `[ptr, ptr + len)`; non-zero when it did.
+/// `oxmalloc_release_fn`: releases `[ptr, ptr + len)`; returns an `enum
+/// oxmalloc_released` (0: nothing released, 1: released, contents undefined,
+/// 2: released and reads as zero).
 pub type ReleaseFn = unsafe extern "C" fn(ctx: *mut c_void, ptr: *mut c_void, len: usize) -> c_int;
+/// `oxmalloc_commit_fn`: makes `[ptr, ptr + len)` usable again; non-zero on
+/// success.
+pub type CommitFn = unsafe extern "C" fn(ctx: *mut c_void, ptr: *mut c_void, len: usize) -> c_int;
 /// `oxmalloc_sys_alloc_fn`: at least `size` bytes aligned to `align`, or
 /// null; may raise `*actual` to say how much it really gave.
 pub type SysAllocFn = unsafe extern "C" fn(
@@ -45,8 +64,9 @@ pub type SysAllocFn = unsafe extern "C" fn(
 ) -> *mut c_void;
 
 /// `struct oxmalloc_region_options`. All zero (or a null pointer) means the
-/// defaults: release with `MADV_DONTNEED`, not exclusive, not known to be
-/// zero, no label.
+/// defaults: the release policy chosen from the memory (AUTO), not
+/// exclusive, not known to be zero, no label, no limit, the page size read
+/// from the mapping.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CRegionOptions {
@@ -62,6 +82,13 @@ pub struct CRegionOptions {
     pub zeroed: c_int,
     /// A NUL-terminated name for reports, or null (cut at 31 bytes).
     pub label: *const c_char,
+    /// For `OXMALLOC_RELEASE_CUSTOM`: called (with `release_ctx`) before
+    /// released memory is used again; null: nothing to do.
+    pub commit_fn: Option<CommitFn>,
+    /// At most this many bytes of the region are carved (0: no limit).
+    pub limit: usize,
+    /// The release granularity (0: read from the mapping).
+    pub page_size: usize,
 }
 
 /// `struct oxmalloc_sys_allocator`.
@@ -73,11 +100,16 @@ pub struct CSysAllocator {
     /// Null: `madvise(MADV_DONTNEED)`.
     pub release: Option<ReleaseFn>,
     /// Null: nothing to do before reuse. Returns non-zero on success.
-    pub commit: Option<ReleaseFn>,
-    /// Non-zero when fresh and released memory reads as zero.
+    pub commit: Option<CommitFn>,
+    /// Non-zero when fresh memory reads as zero.
     pub zeroed: c_int,
     /// Passed to every function.
     pub ctx: *mut c_void,
+    /// Non-zero when chunks are shared mappings (a forked child gets private
+    /// copies of them).
+    pub shared: c_int,
+    /// The release granularity (0: 8 KiB).
+    pub page_size: usize,
 }
 
 /// `struct oxmalloc_region_info`.
@@ -96,6 +128,12 @@ pub struct CRegionInfo {
     pub release: c_int,
     /// Non-zero when exclusive.
     pub exclusive: c_int,
+    /// `enum oxmalloc_backing`.
+    pub backing: c_int,
+    /// The release granularity in bytes.
+    pub page_size: usize,
+    /// At most this many bytes are carved (0: no limit).
+    pub limit: usize,
     /// Bytes carved into spans so far.
     pub carved_bytes: usize,
     /// Bytes in spans in use.
@@ -108,10 +146,20 @@ pub struct CRegionInfo {
     pub label: [c_char; 32],
 }
 
-/// A C release function with its context.
+/// What a C release function's result means.
+fn outcome(code: c_int) -> ReleaseOutcome {
+    match code {
+        RELEASED_KEPT => ReleaseOutcome::Kept,
+        RELEASED_ZEROED => ReleaseOutcome::Zeroed,
+        _ => ReleaseOutcome::Released,
+    }
+}
+
+/// A C release function (and its commit function) with its context.
 #[derive(Clone, Copy)]
 struct CReleaseHook {
     f: ReleaseFn,
+    commit: Option<CommitFn>,
     ctx: *mut c_void,
 }
 
@@ -122,10 +170,18 @@ unsafe impl Send for CReleaseHook {}
 unsafe impl Sync for CReleaseHook {}
 
 impl ReleaseHook for CReleaseHook {
-    fn release(&self, ptr: NonNull<u8>, len: usize) -> bool {
+    fn release(&self, ptr: NonNull<u8>, len: usize) -> ReleaseOutcome {
         // SAFETY: the function and context C gave for this region; the
         // engine passes a free range of it.
-        unsafe { (self.f)(self.ctx, ptr.as_ptr().cast(), len) != 0 }
+        outcome(unsafe { (self.f)(self.ctx, ptr.as_ptr().cast(), len) })
+    }
+
+    fn commit(&self, ptr: NonNull<u8>, len: usize) -> bool {
+        match self.commit {
+            // SAFETY: C's function, on a released range of its region.
+            Some(f) => unsafe { f(self.ctx, ptr.as_ptr().cast(), len) != 0 },
+            None => true,
+        }
     }
 }
 
@@ -134,8 +190,10 @@ impl ReleaseHook for CReleaseHook {
 struct CSys {
     alloc: SysAllocFn,
     release: Option<ReleaseFn>,
-    commit: Option<ReleaseFn>,
+    commit: Option<CommitFn>,
     zeroed: bool,
+    shared: bool,
+    page_size: usize,
     ctx: *mut c_void,
 }
 
@@ -156,12 +214,17 @@ unsafe impl SysAllocator for CSys {
         ))
     }
 
-    unsafe fn release(&self, ptr: NonNull<u8>, len: usize) -> bool {
+    unsafe fn release(&self, ptr: NonNull<u8>, len: usize) -> ReleaseOutcome {
         match self.release {
             // SAFETY: C's function, on a free range of its memory (caller).
-            Some(f) => unsafe { f(self.ctx, ptr.as_ptr().cast(), len) != 0 },
+            Some(f) => outcome(unsafe { f(self.ctx, ptr.as_ptr().cast(), len) }),
+            None if self.shared => ReleaseOutcome::Kept,
             // SAFETY: the range is unused (caller).
-            None => unsafe { engine::os::advise(ptr.as_ptr(), len, libc::MADV_DONTNEED) },
+            None => match unsafe { engine::os::advise(ptr.as_ptr(), len, libc::MADV_DONTNEED) } {
+                false => ReleaseOutcome::Kept,
+                true if self.zeroed => ReleaseOutcome::Zeroed,
+                true => ReleaseOutcome::Released,
+            },
         }
     }
 
@@ -176,7 +239,35 @@ unsafe impl SysAllocator for CSys {
     fn zeroed(&self) -> bool {
         self.zeroed
     }
+
+    fn shared(&self) -> bool {
+        self.shared
+    }
+
+    fn page_size(&self) -> usize {
+        self.page_size.max(8192)
+    }
+
+    fn release_policy(&self) -> Release {
+        match self.release {
+            Some(_) => Release::Custom(&C_SYS_RELEASE),
+            None if self.shared => Release::Never,
+            None => Release::DontNeed,
+        }
+    }
 }
+
+/// What reports show as the policy of a C system allocator's release
+/// function (it is never called: the allocator's own function is).
+struct CSysRelease;
+
+impl ReleaseHook for CSysRelease {
+    fn release(&self, _ptr: NonNull<u8>, _len: usize) -> ReleaseOutcome {
+        ReleaseOutcome::Kept
+    }
+}
+
+static C_SYS_RELEASE: CSysRelease = CSysRelease;
 
 static SYS_ALLOCATORS: Slots<CSys, MAX_C_SYS_ALLOCATORS> = Slots::new();
 static RELEASE_HOOKS: Slots<CReleaseHook, MAX_C_RELEASE_HOOKS> = Slots::new();
@@ -210,6 +301,7 @@ unsafe fn options(
 ) -> Result<(RegionOptions, Option<&'static CReleaseHook>), c_int> {
     let mut hook = None;
     let release = match o.release {
+        RELEASE_AUTO => Release::Auto,
         RELEASE_DONTNEED => Release::DontNeed,
         RELEASE_NEVER => Release::Never,
         RELEASE_FREE => Release::Free,
@@ -219,6 +311,7 @@ unsafe fn options(
             let h = RELEASE_HOOKS
                 .claim(CReleaseHook {
                     f,
+                    commit: o.commit_fn,
                     ctx: o.release_ctx,
                 })
                 .ok_or(INJECT_TOO_MANY_HOOKS)?;
@@ -231,6 +324,8 @@ unsafe fn options(
         .release(release)
         .exclusive(o.exclusive != 0)
         .zeroed(o.zeroed != 0)
+        .limit(o.limit)
+        .page_size(o.page_size)
         // SAFETY: forwarded from the caller.
         .label(unsafe { label_str(o.label) });
     Ok((opts, hook))
@@ -281,6 +376,11 @@ pub unsafe extern "C" fn oxmalloc_inject(
                 engine::InjectError::Overlap => INJECT_OVERLAP,
                 engine::InjectError::OutOfRange => INJECT_OUT_OF_RANGE,
                 engine::InjectError::TooManyRegions => INJECT_TOO_MANY_REGIONS,
+                engine::InjectError::Unmapped => INJECT_UNMAPPED,
+                engine::InjectError::NotWritable => INJECT_NOT_WRITABLE,
+                engine::InjectError::MixedBacking => INJECT_MIXED_BACKING,
+                engine::InjectError::BadPageSize => INJECT_BAD_PAGE_SIZE,
+                engine::InjectError::NoMemory => INJECT_NO_MEMORY,
             }
         }
     }
@@ -294,20 +394,28 @@ pub extern "C" fn oxmalloc_inject_strerror(code: c_int) -> *const c_char {
         INJECT_NULL => c"region start is null",
         INJECT_TOO_SMALL => c"nothing left after trimming the region to whole 8 KiB pages",
         INJECT_OVERLAP => c"region overlaps an injected region or memory oxmalloc already manages",
-        INJECT_OUT_OF_RANGE => c"region reaches beyond the address space oxmalloc covers",
+        INJECT_OUT_OF_RANGE => c"region reaches beyond the user address space",
         INJECT_TOO_MANY_REGIONS => c"too many regions",
         INJECT_BAD_OPTIONS => {
             c"unknown release policy, or OXMALLOC_RELEASE_CUSTOM without a function"
         }
-        INJECT_TOO_MANY_HOOKS => c"too many regions with a custom release function",
+        INJECT_TOO_MANY_HOOKS => c"too many custom release functions or system allocators",
+        INJECT_UNMAPPED => c"part of the region is not mapped",
+        INJECT_NOT_WRITABLE => c"part of the region is not readable and writable",
+        INJECT_MIXED_BACKING => c"the region spans private and shared mappings",
+        INJECT_BAD_PAGE_SIZE => c"page size is not a power of two of at least 8 KiB",
+        INJECT_NO_MEMORY => c"out of metadata memory",
         _ => c"unknown oxmalloc_inject result",
     };
     s.as_ptr()
 }
 
 /// Installs a system allocator written in C: fresh memory comes from it from
-/// now on. Returns 0, or -1 when `a` is null, has no `alloc` function, or
-/// the table of C system allocators is full.
+/// now on. Returns 0; `OXMALLOC_INJECT_BAD_OPTIONS` when `a` is null or has
+/// no `alloc` function; `OXMALLOC_INJECT_TOO_MANY_HOOKS` when
+/// [`MAX_C_SYS_ALLOCATORS`] were installed already;
+/// `OXMALLOC_INJECT_TOO_MANY_REGIONS` when the region table is full. On
+/// failure the previous allocator stays in use.
 ///
 /// # Safety
 /// `a` is null or valid; its functions keep the contract written in the
@@ -316,24 +424,30 @@ pub extern "C" fn oxmalloc_inject_strerror(code: c_int) -> *const c_char {
 pub unsafe extern "C" fn oxmalloc_set_system_allocator(a: *const CSysAllocator) -> c_int {
     // SAFETY: null or valid (caller).
     let Some(a) = (unsafe { a.as_ref() }) else {
-        return -1;
+        return INJECT_BAD_OPTIONS;
     };
     let Some(alloc) = a.alloc else {
-        return -1;
+        return INJECT_BAD_OPTIONS;
     };
     let sys = CSys {
         alloc,
         release: a.release,
         commit: a.commit,
         zeroed: a.zeroed != 0,
+        shared: a.shared != 0,
+        page_size: a.page_size,
         ctx: a.ctx,
     };
-    match SYS_ALLOCATORS.claim(sys) {
-        Some(s) => {
-            engine::set_system_allocator(s);
-            0
+    let Some(s) = SYS_ALLOCATORS.claim(sys) else {
+        return INJECT_TOO_MANY_HOOKS;
+    };
+    match engine::set_system_allocator(s) {
+        Ok(_) => INJECT_OK,
+        Err(_) => {
+            // SAFETY: the engine refused it and kept no reference.
+            unsafe { SYS_ALLOCATORS.give_back(s) };
+            INJECT_TOO_MANY_REGIONS
         }
-        None => -1,
     }
 }
 
@@ -352,6 +466,7 @@ fn c_info(r: &RegionInfo) -> CRegionInfo {
         start: r.start as *mut c_void,
         len: r.len,
         release: match r.release {
+            Release::Auto => RELEASE_AUTO,
             Release::DontNeed => RELEASE_DONTNEED,
             Release::Never => RELEASE_NEVER,
             Release::Free => RELEASE_FREE,
@@ -359,6 +474,14 @@ fn c_info(r: &RegionInfo) -> CRegionInfo {
             Release::Custom(_) => RELEASE_CUSTOM,
         },
         exclusive: r.exclusive as c_int,
+        backing: match r.backing {
+            Backing::PrivateAnonymous => 0,
+            Backing::PrivateFile => 1,
+            Backing::Shared => 2,
+            Backing::Unknown => 3,
+        },
+        page_size: r.page_size,
+        limit: r.limit,
         carved_bytes: r.carved_bytes,
         in_use_bytes: r.in_use_bytes,
         free_bytes: r.free_bytes,

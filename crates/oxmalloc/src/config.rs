@@ -15,7 +15,8 @@
 
 use crate::file_sys_allocator::{FileSource, FileSysAllocator};
 use crate::os;
-use crate::region::{set_system_allocator, MmapSysAllocator};
+use crate::region::set_system_allocator;
+use crate::sys_allocator::MmapSysAllocator;
 use core::ffi::CStr;
 
 /// The file allocator `OXMALLOC_MEMFS_PATH` installs.
@@ -103,7 +104,7 @@ fn install_memfs(path: &'static [u8]) {
     )
     .and_then(os::parse_usize)
     .is_some_and(|v| v != 0);
-    let fallback: Option<&'static dyn crate::SysAllocator> = if no_fallback {
+    let fallback: Option<&'static dyn crate::sys_allocator::SysAllocator> = if no_fallback {
         None
     } else {
         Some(&MmapSysAllocator)
@@ -116,16 +117,15 @@ fn install_memfs(path: &'static [u8]) {
     } else {
         FileSource::Path(cpath)
     };
-    match MEMFS.open(source, limit, fallback) {
-        Ok(()) => set_system_allocator(&MEMFS),
-        Err(e) => {
-            use core::fmt::Write;
-            let _ = writeln!(
-                os::FdWriter(2),
-                "oxmalloc: OXMALLOC_MEMFS_PATH ignored: {e}"
-            );
-        }
-    }
+    use core::fmt::Write;
+    let why = match MEMFS.open(source, limit, fallback) {
+        Ok(()) => match set_system_allocator(&MEMFS) {
+            Ok(_) => return,
+            Err(e) => writeln!(os::FdWriter(2), "oxmalloc: OXMALLOC_MEMFS_PATH ignored: {e}"),
+        },
+        Err(e) => writeln!(os::FdWriter(2), "oxmalloc: OXMALLOC_MEMFS_PATH ignored: {e}"),
+    };
+    let _ = why;
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ pub fn numeric_property(name: &str) -> Option<usize> {
     let mut injected_in_use = 0;
     let mut regions = 0;
     if name.starts_with("oxmalloc.") {
-        region::for_each_region(|r| {
+        crate::stats::for_each_region(|r| {
             regions += 1;
             if r.kind == RegionKind::Injected {
                 injected += r.len;

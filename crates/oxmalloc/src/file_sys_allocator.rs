@@ -2,15 +2,27 @@
 //! from a memfd (gperftools' `memfs_malloc`, done so that pages really go
 //! back).
 //!
-//! The file grows by chunks mapped `MAP_SHARED` at increasing offsets. Free
-//! ranges are released with `madvise(MADV_REMOVE)`, which punches a hole in
-//! the file: on tmpfs, memfd and hugetlbfs the file's pages are freed, where
-//! `MADV_DONTNEED` would free nothing. On hugetlbfs, chunks are multiples of
-//! the huge page size (read with `fstatfs`).
+//! The file grows by chunks mapped `MAP_SHARED` at increasing offsets, one
+//! after the other in an address window reserved once (`PROT_NONE`, no
+//! swap): the kernel merges them into one mapping, so a heap of any size
+//! costs a handful of mappings, never one per chunk (`vm.max_map_count`).
+//! Free ranges are released with `madvise(MADV_REMOVE)`, which punches a
+//! hole in the file: on tmpfs, memfd and hugetlbfs the file's pages are
+//! freed (and read back as zero), where `MADV_DONTNEED` would free nothing.
+//! On hugetlbfs, chunks and releases are whole huge pages (the size read
+//! with `fstatfs`).
+//!
+//! The fallback is an allocator of its own: oxmalloc gives it a region of
+//! its own, so file memory and fallback memory never share a span. After
+//! `fork()` oxmalloc gives the child private copies of the file's chunks,
+//! and the child's allocator opens a file of its own.
 
+use crate::backing::fs_page_size;
 use crate::os;
-use crate::region::SysAllocator;
+use crate::release::{Release, ReleaseOutcome};
+use crate::size_class::PAGE_SIZE;
 use crate::sync::Mutex;
+use crate::sys_allocator::SysAllocator;
 use core::ffi::CStr;
 use core::fmt;
 use core::ptr::NonNull;
@@ -49,6 +61,12 @@ impl fmt::Display for FileError {
 
 impl core::error::Error for FileError {}
 
+/// Longest path kept (for reopening in a forked child).
+const PATH_MAX: usize = 4096;
+/// Address space reserved at a time for the file's chunks when no limit is
+/// set (only address space: nothing is committed).
+const WINDOW: usize = 64 << 30;
+
 struct State {
     /// The file, or -1 before `open` (or after it failed for good).
     fd: i32,
@@ -60,6 +78,11 @@ struct State {
     limit: usize,
     /// Where to go when the file cannot give more.
     fallback: Option<&'static dyn SysAllocator>,
+    /// The reserved window: next free address and its end.
+    next: usize,
+    end: usize,
+    /// The path given to `open` (NUL-terminated), empty for a memfd.
+    path: [u8; PATH_MAX],
 }
 
 /// A system allocator backed by a file (see the module docs). Build it in a
@@ -70,7 +93,7 @@ struct State {
 /// use oxmalloc::{FileSource, FileSysAllocator, MmapSysAllocator};
 /// static FILE: FileSysAllocator = FileSysAllocator::new();
 /// FILE.open(FileSource::Memfd, 256 << 20, Some(&MmapSysAllocator)).unwrap();
-/// oxmalloc::set_system_allocator(&FILE);
+/// oxmalloc::set_system_allocator(&FILE).unwrap();
 /// ```
 pub struct FileSysAllocator {
     state: Mutex<State>,
@@ -86,13 +109,17 @@ impl FileSysAllocator {
                 page: 0,
                 limit: 0,
                 fallback: None,
+                next: 0,
+                end: 0,
+                path: [0; PATH_MAX],
             }),
         }
     }
 
     /// Creates the file. At most `limit` bytes (0: no limit) come from it;
     /// past that, or when the file cannot grow (no huge pages left), memory
-    /// comes from `fallback`, or allocation fails when it is `None`.
+    /// comes from `fallback` (a region of its own), or allocation fails when
+    /// it is `None`.
     pub fn open(
         &self,
         source: FileSource<'_>,
@@ -103,18 +130,16 @@ impl FileSysAllocator {
         if st.fd >= 0 {
             return Err(FileError::AlreadyOpen);
         }
-        let fd = match source {
-            FileSource::Memfd => {
-                // SAFETY: a NUL-terminated name; memfd_create does not allocate.
-                unsafe { libc::memfd_create(c"oxmalloc".as_ptr(), libc::MFD_CLOEXEC) }
+        if let FileSource::Path(p) = source {
+            let b = p.to_bytes_with_nul();
+            if b.len() > PATH_MAX {
+                return Err(FileError::PathTooLong);
             }
-            FileSource::Path(p) => create_in(p)?,
-        };
-        if fd < 0 {
-            return Err(FileError::Create(os::errno()));
+            st.path[..b.len()].copy_from_slice(b);
         }
+        let fd = create(source)?;
         st.fd = fd;
-        st.page = fs_page(fd);
+        st.page = fs_page_size(fd);
         st.limit = limit;
         st.fallback = fallback;
         Ok(())
@@ -141,23 +166,40 @@ impl FileSysAllocator {
         st.st_blocks as usize * 512
     }
 
+    /// Reserves a new window for chunks: the limit's worth, or [`WINDOW`].
+    fn reserve(st: &mut State, at_least: usize) -> bool {
+        let len = if st.limit != 0 { st.limit } else { WINDOW }.max(at_least);
+        let len = len.next_multiple_of(st.page);
+        let Some(w) = os::reserve_aligned(len, st.page) else {
+            return false;
+        };
+        st.next = w.as_ptr() as usize;
+        st.end = st.next + len;
+        true
+    }
+
     fn map_chunk(st: &mut State, size: usize, align: usize) -> Option<NonNull<[u8]>> {
-        let len = size.checked_add(st.page - 1)? & !(st.page - 1);
+        let len = size.checked_next_multiple_of(st.page)?;
         if st.limit != 0 && st.size.checked_add(len)? > st.limit {
             return None;
+        }
+        let align = align.max(st.page);
+        let mut at = st.next.next_multiple_of(align);
+        if st.end == 0 || at.checked_add(len)? > st.end {
+            if !Self::reserve(st, len.checked_add(align)?) {
+                return None;
+            }
+            at = st.next.next_multiple_of(align);
         }
         let off = st.size;
         // SAFETY: ftruncate on our own file descriptor.
         if unsafe { libc::ftruncate(st.fd, (off + len) as libc::off_t) } != 0 {
             return None;
         }
-        let align = align.max(st.page);
-        // Reserve an aligned window, then map the file over it.
-        let window = os::map_aligned(len, align)?;
-        // SAFETY: MAP_FIXED over a window we just reserved and own.
+        // SAFETY: MAP_FIXED over part of a window we reserved and own.
         let p = unsafe {
             libc::mmap(
-                window.as_ptr().cast(),
+                at as *mut libc::c_void,
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED | libc::MAP_FIXED,
@@ -166,14 +208,16 @@ impl FileSysAllocator {
             )
         };
         if p == libc::MAP_FAILED {
-            // SAFETY: the window is ours and unused.
-            unsafe { os::unmap(window.as_ptr(), len) };
+            // The window keeps its reservation there (a failed MAP_FIXED may
+            // have unmapped it: put it back).
+            os::reserve_at(at, len);
             // SAFETY: shrink our own file back.
             unsafe { libc::ftruncate(st.fd, off as libc::off_t) };
             return None;
         }
         st.size = off + len;
-        Some(NonNull::slice_from_raw_parts(window, len))
+        st.next = at + len;
+        NonNull::new(at as *mut u8).map(|p| NonNull::slice_from_raw_parts(p, len))
     }
 }
 
@@ -183,52 +227,89 @@ impl Default for FileSysAllocator {
     }
 }
 
+/// Creates the file of `source`.
+fn create(source: FileSource<'_>) -> Result<i32, FileError> {
+    let fd = match source {
+        // SAFETY: a NUL-terminated name; memfd_create does not allocate.
+        FileSource::Memfd => unsafe { libc::memfd_create(c"oxmalloc".as_ptr(), libc::MFD_CLOEXEC) },
+        FileSource::Path(p) => create_in(p)?,
+    };
+    if fd < 0 {
+        return Err(FileError::Create(os::errno()));
+    }
+    Ok(fd)
+}
+
 // SAFETY: chunks are fresh shared mappings of our own file, aligned as asked
-// (the window comes from `map_aligned`), used by nobody else.
+// (within a window aligned to the file's page), used by nobody else; a hole
+// punched by MADV_REMOVE reads back as zero.
 unsafe impl SysAllocator for FileSysAllocator {
     fn alloc(&self, size: usize, align: usize) -> Option<NonNull<[u8]>> {
         let mut st = self.state.lock();
-        if st.fd >= 0 {
-            if let Some(p) = Self::map_chunk(&mut st, size, align) {
-                return Some(p);
-            }
+        if st.fd < 0 {
+            return None;
         }
-        st.fallback?.alloc(size, align)
+        Self::map_chunk(&mut st, size, align)
     }
 
-    unsafe fn release(&self, ptr: NonNull<u8>, len: usize) -> bool {
-        // MADV_REMOVE punches a hole in a shared file mapping; on anonymous
-        // memory (a fallback's) it fails, and DONTNEED is the right call.
+    unsafe fn release(&self, ptr: NonNull<u8>, len: usize) -> ReleaseOutcome {
         // SAFETY: the range is free memory of ours (caller).
-        unsafe {
-            os::advise(ptr.as_ptr(), len, libc::MADV_REMOVE)
-                || os::advise(ptr.as_ptr(), len, libc::MADV_DONTNEED)
+        if unsafe { os::advise(ptr.as_ptr(), len, libc::MADV_REMOVE) } {
+            ReleaseOutcome::Zeroed
+        } else {
+            ReleaseOutcome::Kept
         }
     }
 
     fn zeroed(&self) -> bool {
         true
     }
-}
 
-/// The file system's block size: the huge page size on hugetlbfs.
-fn fs_page(fd: i32) -> usize {
-    // SAFETY: a zeroed statfs is a valid out-buffer.
-    let mut sfs: libc::statfs = unsafe { core::mem::zeroed() };
-    // SAFETY: valid fd and out-pointer.
-    let ok = unsafe { libc::fstatfs(fd, &mut sfs) } == 0;
-    let page = crate::size_class::PAGE_SIZE;
-    if ok && sfs.f_type == libc::HUGETLBFS_MAGIC as _ && (sfs.f_bsize as usize) > page {
-        sfs.f_bsize as usize
-    } else {
-        page
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn page_size(&self) -> usize {
+        let p = self.state.lock().page;
+        p.max(PAGE_SIZE)
+    }
+
+    fn fallback(&self) -> Option<&'static dyn SysAllocator> {
+        self.state.lock().fallback
+    }
+
+    fn release_policy(&self) -> Release {
+        Release::Remove
+    }
+
+    /// The child opens a file of its own (the parent's stays the parent's);
+    /// its window continues where the parent's stopped, in the child's own
+    /// address space.
+    fn after_fork_in_child(&self) {
+        let mut st = self.state.lock();
+        if st.fd < 0 {
+            return;
+        }
+        let source = if st.path[0] == 0 {
+            FileSource::Memfd
+        } else {
+            match CStr::from_bytes_until_nul(&st.path) {
+                Ok(p) => FileSource::Path(p),
+                Err(_) => FileSource::Memfd,
+            }
+        };
+        let fd = create(source).unwrap_or(-1);
+        // SAFETY: the parent's descriptor, ours to close in the child.
+        unsafe { libc::close(st.fd) };
+        st.fd = fd;
+        st.size = 0;
     }
 }
 
 /// Creates and unlinks a file in directory `p`, or named `p.XXXXXX`.
 fn create_in(p: &CStr) -> Result<i32, FileError> {
     let bytes = p.to_bytes();
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; PATH_MAX];
     // SAFETY: a zeroed stat is a valid out-buffer.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: NUL-terminated path and valid out-pointer.

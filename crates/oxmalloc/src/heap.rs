@@ -188,6 +188,7 @@ impl HeapCore {
     /// Up to `n` objects of class `c`: a whole batch from the transfer cache
     /// when `n` is the batch size, else from the central list.
     pub(crate) fn fetch(&self, c: usize, n: usize) -> Range {
+        os::check_reentry("malloc");
         if n == CLASSES[c].batch {
             if let Some((head, tail)) = self.transfer[c].pop() {
                 return Range {
@@ -212,6 +213,7 @@ impl HeapCore {
         tail: *mut FreeObject,
         n: usize,
     ) {
+        os::check_reentry("free");
         if n == CLASSES[c].batch && self.transfer[c].push(c, head, tail) {
             return;
         }
@@ -230,6 +232,7 @@ impl HeapCore {
     /// # Safety
     /// `p` is a live object of class `c` of this heap.
     pub(crate) unsafe fn free_uncached(&self, p: *mut u8, c: usize) {
+        os::check_reentry("free");
         let _errno = os::KeepErrno::new();
         let o = p.cast::<FreeObject>();
         // SAFETY: a live object (caller), now free, at least a word long.
@@ -242,6 +245,7 @@ impl HeapCore {
     /// A span of `n` pages in use whose start is a multiple of `align_pages`
     /// pages, or null when memory ran out.
     pub(crate) fn alloc_span(&self, n: usize, align_pages: usize) -> *mut Span {
+        os::check_reentry("malloc");
         self.pages.lock().alloc_aligned(n, align_pages, &self.settings)
     }
 
@@ -250,6 +254,7 @@ impl HeapCore {
     /// # Safety
     /// `s` is an in-use span of this heap that nothing references any more.
     pub(crate) unsafe fn free_span(&self, s: *mut Span) {
+        os::check_reentry("free");
         // SAFETY: forwarded from the caller.
         unsafe { self.pages.lock().free(s, &self.settings) };
     }

@@ -52,7 +52,9 @@
 //!
 //! Layers, bottom-up (each module uses only those above it in this list):
 //! `os` (the kernel), `sync` (a lock that never allocates), `meta` (the
-//! metadata arena), `size_class`, `span`, `pagemap`, `region` (where pages
+//! metadata arena), `size_class`, `span`, `pagemap`, `backing` (what kind of
+//! memory a range is), `address_map` (every managed range), `release`
+//! (release policies and outcomes), `sys_allocator`, `region` (where pages
 //! come from: system allocators and injected ranges), `file_sys_allocator`,
 //! `config` (the environment), `settings`, `page_heap`, `central` and
 //! `transfer` (per-class free lists and batches), `heap` (a heap's back
@@ -74,6 +76,10 @@ mod meta;
 pub mod size_class;
 mod span;
 mod pagemap;
+mod backing;
+mod address_map;
+mod release;
+mod sys_allocator;
 mod region;
 mod file_sys_allocator;
 mod config;
@@ -100,10 +106,15 @@ pub use extension::{
 };
 pub use file_sys_allocator::{FileError, FileSource, FileSysAllocator};
 pub use global::{raw, OxMalloc};
+pub use backing::Backing;
 pub use region::{
-    for_each_region, inject, region_info, region_of, set_system_allocator, system_allocator,
-    InjectError, MmapSysAllocator, RegionId, RegionInfo, RegionKind, RegionOptions, Release,
-    ReleaseHook, SysAllocator, LABEL_LEN, MAX_REGIONS,
+    inject, region_of, set_system_allocator, system_allocator, InjectError, RegionId, RegionInfo,
+    RegionKind, RegionOptions, LABEL_LEN, MAX_REGIONS,
 };
+pub use release::{Release, ReleaseHook, ReleaseOutcome};
+pub use sys_allocator::{MmapSysAllocator, SysAllocator};
 pub use report::{write_json, write_report};
-pub use stats::{mark_thread_idle, release_free_memory, release_to_system, stats, Stats};
+pub use stats::{
+    for_each_region, mark_thread_idle, region_info, release_free_memory, release_to_system, stats,
+    Stats,
+};

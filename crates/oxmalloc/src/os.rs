@@ -22,18 +22,19 @@ pub fn map_sparse(len: usize) -> Option<NonNull<u8>> {
 }
 
 fn map(len: usize, extra_flags: libc::c_int) -> Option<NonNull<u8>> {
-    // SAFETY: an anonymous private mapping at an address chosen by the kernel
-    // touches no existing memory.
-    let p = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
-            -1,
-            0,
-        )
-    };
+    map_at(
+        0,
+        len,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
+    )
+}
+
+/// `mmap` of anonymous memory with `prot` and `flags` at `addr` (0: where the
+/// kernel likes).
+fn map_at(addr: usize, len: usize, prot: libc::c_int, flags: libc::c_int) -> Option<NonNull<u8>> {
+    // SAFETY: an anonymous mapping; with MAP_FIXED the caller owns the range.
+    let p = unsafe { libc::mmap(addr as *mut libc::c_void, len, prot, flags, -1, 0) };
     if p == libc::MAP_FAILED {
         None
     } else {
@@ -41,15 +42,20 @@ fn map(len: usize, extra_flags: libc::c_int) -> Option<NonNull<u8>> {
     }
 }
 
-/// Maps `len` bytes aligned to `align` (a power of two, at least the OS page
-/// size), trimming the excess of an over-sized mapping.
-pub fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
+/// Maps `len` bytes of `prot` anonymous memory (with `flags`) aligned to
+/// `align` (a power of two), trimming the excess of an over-sized mapping.
+fn map_aligned_with(
+    len: usize,
+    align: usize,
+    prot: libc::c_int,
+    flags: libc::c_int,
+) -> Option<NonNull<u8>> {
     let os_page = page_size();
     if align <= os_page {
-        return map_anonymous(len);
+        return map_at(0, len, prot, flags);
     }
     let total = len.checked_add(align - os_page)?;
-    let raw = map_anonymous(total)?.as_ptr() as usize;
+    let raw = map_at(0, total, prot, flags)?.as_ptr() as usize;
     let start = (raw + align - 1) & !(align - 1);
     let end = start + len;
     // SAFETY: both trimmed ranges lie inside the mapping just made, which
@@ -63,6 +69,40 @@ pub fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
         }
     }
     NonNull::new(start as *mut u8)
+}
+
+/// Maps `len` bytes aligned to `align` (a power of two, at least the OS page
+/// size), trimming the excess of an over-sized mapping.
+pub fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
+    map_aligned_with(
+        len,
+        align,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+    )
+}
+
+/// Reserves `len` bytes of address space aligned to `align`: inaccessible,
+/// committing nothing, to be mapped over with `MAP_FIXED`.
+pub(crate) fn reserve_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
+    map_aligned_with(
+        len,
+        align,
+        libc::PROT_NONE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+    )
+}
+
+/// Puts a reservation (as [`reserve_aligned`] makes) back over
+/// `[addr, addr + len)`, a range the caller owns.
+pub(crate) fn reserve_at(addr: usize, len: usize) -> bool {
+    map_at(
+        addr,
+        len,
+        libc::PROT_NONE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+    )
+    .is_some()
 }
 
 /// Unmaps a range.
@@ -311,4 +351,156 @@ pub fn register_atfork(
 ) {
     // SAFETY: the handlers are extern "C" functions valid for the process.
     unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}
+
+/// A program's function oxmalloc calls while it holds its locks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Callback {
+    /// A release function (a hook or a system allocator's).
+    Release = 1,
+    /// A commit function.
+    Commit = 2,
+    /// A system allocator's `alloc`.
+    SysAlloc = 3,
+    /// A heap's growth hook.
+    GrowthHook = 4,
+}
+
+impl Callback {
+    fn name(v: u8) -> &'static str {
+        match v {
+            1 => "a release function",
+            2 => "a commit function",
+            3 => "a system allocator",
+            4 => "a heap's growth hook",
+            _ => "a callback",
+        }
+    }
+}
+
+/// Marks the calling thread as running a program's callback while oxmalloc
+/// holds its locks. A slow path of the allocator entered meanwhile would wait
+/// for a lock its own thread holds; [`check_reentry`] stops the program with
+/// a message instead. Guards nest: dropping one restores what it replaced.
+pub(crate) struct CallbackGuard(u8);
+
+impl CallbackGuard {
+    /// Enters callback `what`.
+    #[inline]
+    pub(crate) fn enter(what: Callback) -> Self {
+        let prev = guard::get();
+        guard::set(what as u8);
+        Self(prev)
+    }
+}
+
+impl Drop for CallbackGuard {
+    #[inline]
+    fn drop(&mut self) {
+        guard::set(self.0);
+    }
+}
+
+/// Stops the program when the calling thread entered a slow path of the
+/// allocator (`op`) from inside a callback that runs under oxmalloc's locks.
+#[inline]
+pub(crate) fn check_reentry(op: &str) {
+    let v = guard::get();
+    if v != 0 {
+        fatal(format_args!(
+            "{} called {op} while oxmalloc held its locks (callbacks must not allocate or free through oxmalloc)",
+            Callback::name(v)
+        ));
+    }
+}
+
+/// One byte of initial-exec thread-local storage (zero-filled at thread
+/// start): the callback the thread is running.
+#[cfg(target_arch = "x86_64")]
+mod guard {
+    core::arch::global_asm!(
+        ".pushsection .tbss,\"awT\",@nobits",
+        ".globl __oxmalloc_v1_guard",
+        ".hidden __oxmalloc_v1_guard",
+        ".type __oxmalloc_v1_guard,@object",
+        ".size __oxmalloc_v1_guard, 1",
+        "__oxmalloc_v1_guard:",
+        ".zero 1",
+        ".popsection",
+    );
+
+    #[inline(always)]
+    pub fn get() -> u8 {
+        let v: u8;
+        // SAFETY: reads a GOT entry and the thread's own TLS byte.
+        unsafe {
+            core::arch::asm!(
+                "mov {t}, qword ptr [rip + __oxmalloc_v1_guard@GOTTPOFF]",
+                "mov {v}, byte ptr fs:[{t}]",
+                t = out(reg) _,
+                v = out(reg_byte) v,
+                options(readonly, nostack, preserves_flags),
+            );
+        }
+        v
+    }
+
+    #[inline(always)]
+    pub fn set(v: u8) {
+        // SAFETY: writes the thread's own TLS byte.
+        unsafe {
+            core::arch::asm!(
+                "mov {t}, qword ptr [rip + __oxmalloc_v1_guard@GOTTPOFF]",
+                "mov byte ptr fs:[{t}], {v}",
+                t = out(reg) _,
+                v = in(reg_byte) v,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod guard {
+    core::arch::global_asm!(
+        ".pushsection .tbss,\"awT\",@nobits",
+        ".globl __oxmalloc_v1_guard",
+        ".hidden __oxmalloc_v1_guard",
+        ".type __oxmalloc_v1_guard,%object",
+        ".size __oxmalloc_v1_guard, 1",
+        "__oxmalloc_v1_guard:",
+        ".zero 1",
+        ".popsection",
+    );
+
+    #[inline(always)]
+    fn addr() -> *mut u8 {
+        let p: *mut u8;
+        // SAFETY: reads the thread pointer and a GOT entry; no side effects.
+        unsafe {
+            core::arch::asm!(
+                "mrs {p}, tpidr_el0",
+                "adrp {t}, :gottprel:__oxmalloc_v1_guard",
+                "ldr {t}, [{t}, #:gottprel_lo12:__oxmalloc_v1_guard]",
+                "add {p}, {p}, {t}",
+                p = out(reg) p,
+                t = out(reg) _,
+                options(pure, nomem, nostack),
+            );
+        }
+        p
+    }
+
+    #[inline(always)]
+    pub fn get() -> u8 {
+        // SAFETY: the thread's own TLS byte.
+        unsafe { addr().read_volatile() }
+    }
+
+    #[inline(always)]
+    pub fn set(v: u8) {
+        // SAFETY: the thread's own TLS byte.
+        unsafe { addr().write_volatile(v) }
+    }
 }

@@ -1,17 +1,26 @@
 //! The page heap: free runs of pages, by length.
 //!
 //! Exact-length lists for runs up to [`MAX_EXACT_PAGES`] (1 MiB), one list
-//! searched best-fit above that; each kept twice, for runs backed by memory
-//! and for runs whose backing was released. Freed spans coalesce with free
-//! neighbours of the same state **and the same region** (found through the
-//! pagemap). A scavenger driven by the release rate gives free runs back to
-//! the OS as pages are freed, and [`PageHeap::release_at_least`] does so on
-//! demand. One page heap per heap, under that heap's page-heap lock.
+//! searched best-fit above that; each kept three times: runs backed by
+//! memory that may be released, runs backed by memory that is never released
+//! (their region's policy keeps them, or a release did nothing: they are not
+//! offered for release again until reused), and runs whose backing was
+//! released. Freed spans coalesce with free neighbours of the same kind **and
+//! the same region** (found through the pagemap), so memory of different
+//! regions, and so of different backings, never shares a span.
+//!
+//! Release follows the region's granularity: on hugetlbfs only whole, aligned
+//! huge pages go back, and a span is split around them. A scavenger driven by
+//! the release rate gives free runs back to the OS as pages are freed, and
+//! [`PageHeap::release_at_least`] does so on demand, each in one pass over
+//! the releasable lists. One page heap per heap, under that heap's page-heap
+//! lock.
 
 use crate::pagemap::PAGEMAP;
 use crate::region::{self, Source};
-use crate::size_class::PAGE_SHIFT;
+use crate::release::ReleaseOutcome;
 use crate::settings::Settings;
+use crate::size_class::PAGE_SHIFT;
 use crate::span::{delete_span, new_span, Span, SpanList, SpanState};
 use core::ptr;
 
@@ -36,23 +45,37 @@ pub struct PageHeapStats {
     pub in_use_bytes: usize,
     /// Spans handed out.
     pub spans_in_use: usize,
-    /// Free spans (both kinds).
+    /// Free spans (all kinds).
     pub free_spans: usize,
     /// Bytes released to the OS over the heap's lifetime.
     pub total_released_bytes: usize,
+    /// Bytes obtained from system allocators (the part of `system_bytes`
+    /// the heap limit covers).
+    pub from_system_bytes: usize,
+    /// Bytes of system-allocator memory in released spans.
+    pub from_system_released_bytes: usize,
 }
+
+/// The three kinds of free list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Backed by memory, may be released.
+    Backed = 0,
+    /// Backed by memory, never offered for release.
+    Pinned = 1,
+    /// Released.
+    Released = 2,
+}
+
+/// Lists of one kind: index n ≤ MAX_EXACT_PAGES holds spans of exactly n
+/// pages, index MAX_EXACT_PAGES + 1 the longer ones.
+type Lists = [SpanList; MAX_EXACT_PAGES + 2];
 
 /// A page heap.
 pub struct PageHeap {
     source: Source,
-    /// Index n: free spans of exactly n pages backed by memory.
-    free: [SpanList; MAX_EXACT_PAGES + 1],
-    /// Index n: free spans of exactly n pages, released.
-    released: [SpanList; MAX_EXACT_PAGES + 1],
-    /// Free spans longer than MAX_EXACT_PAGES, backed by memory.
-    large_free: SpanList,
-    /// Free spans longer than MAX_EXACT_PAGES, released.
-    large_released: SpanList,
+    /// By [`Kind`].
+    lists: [Lists; 3],
     stats: PageHeapStats,
     /// Pages still to be freed before the scavenger releases a span.
     scavenge_counter: isize,
@@ -61,15 +84,20 @@ pub struct PageHeap {
     epoch: u32,
 }
 
+fn kind_of(s: &Span) -> Kind {
+    match (s.state, s.pinned) {
+        (SpanState::Released, _) => Kind::Released,
+        (_, true) => Kind::Pinned,
+        _ => Kind::Backed,
+    }
+}
+
 impl PageHeap {
     /// An empty page heap carving from `source`.
     pub(crate) const fn new(source: Source) -> Self {
         Self {
             source,
-            free: [const { SpanList::new() }; MAX_EXACT_PAGES + 1],
-            released: [const { SpanList::new() }; MAX_EXACT_PAGES + 1],
-            large_free: SpanList::new(),
-            large_released: SpanList::new(),
+            lists: [const { [const { SpanList::new() }; MAX_EXACT_PAGES + 2] }; 3],
             stats: PageHeapStats {
                 system_bytes: 0,
                 free_bytes: 0,
@@ -78,8 +106,10 @@ impl PageHeap {
                 spans_in_use: 0,
                 free_spans: 0,
                 total_released_bytes: 0,
+                from_system_bytes: 0,
+                from_system_released_bytes: 0,
             },
-            scavenge_counter: DEFAULT_RELEASE_DELAY,
+            scavenge_counter: 0,
             epoch: 0,
         }
     }
@@ -89,18 +119,14 @@ impl PageHeap {
         self.stats
     }
 
-    fn list(&mut self, n: usize, state: SpanState) -> &mut SpanList {
-        match (n <= MAX_EXACT_PAGES, state) {
-            (true, SpanState::Released) => &mut self.released[n],
-            (true, _) => &mut self.free[n],
-            (false, SpanState::Released) => &mut self.large_released,
-            (false, _) => &mut self.large_free,
-        }
+    fn list(&mut self, n: usize, kind: Kind) -> &mut SpanList {
+        &mut self.lists[kind as usize][n.min(MAX_EXACT_PAGES + 1)]
     }
 
     /// Moves a span's bytes between the counters of this heap and its region.
     fn account(&mut self, s: &Span, from: Option<SpanState>, to: Option<SpanState>) {
         let b = s.bytes();
+        let system = region::is_system(s.region);
         for (st, sign) in [(from, false), (to, true)] {
             let Some(st) = st else { continue };
             let (bytes, count) = match st {
@@ -115,6 +141,13 @@ impl PageHeap {
                 *bytes -= b;
                 *count -= 1;
             }
+            if system && st == SpanState::Released {
+                if sign {
+                    self.stats.from_system_released_bytes += b;
+                } else {
+                    self.stats.from_system_released_bytes -= b;
+                }
+            }
         }
         region::account(s.region, from, to, b);
     }
@@ -126,8 +159,8 @@ impl PageHeap {
     unsafe fn insert(&mut self, s: *mut Span) {
         // SAFETY: caller guarantees `s` is valid and unlinked.
         unsafe {
-            let (n, st) = ((*s).npages, (*s).state);
-            self.list(n, st).push(s);
+            let (n, k) = ((*s).npages, kind_of(&*s));
+            self.list(n, k).push(s);
             PAGEMAP.set((*s).start, s);
             PAGEMAP.set((*s).end_page() - 1, s);
         }
@@ -138,8 +171,8 @@ impl PageHeap {
     unsafe fn unlink(&mut self, s: *mut Span) {
         // SAFETY: caller guarantees membership.
         unsafe {
-            let (n, st) = ((*s).npages, (*s).state);
-            self.list(n, st).remove(s);
+            let (n, k) = ((*s).npages, kind_of(&*s));
+            self.list(n, k).remove(s);
         }
     }
 
@@ -182,9 +215,10 @@ impl PageHeap {
             let a = (s.start + align_pages - 1) & !(align_pages - 1);
             a + n <= s.end_page()
         };
+        const ORDER: [Kind; 3] = [Kind::Backed, Kind::Pinned, Kind::Released];
         for len in n..=MAX_EXACT_PAGES {
-            for st in [SpanState::Free, SpanState::Released] {
-                for s in self.list(len, st).iter() {
+            for k in ORDER {
+                for s in self.list(len, k).iter() {
                     // SAFETY: list members are valid spans.
                     if fits(unsafe { &*s }) {
                         return s;
@@ -196,8 +230,8 @@ impl PageHeap {
             }
         }
         let mut best: *mut Span = ptr::null_mut();
-        for st in [SpanState::Free, SpanState::Released] {
-            for s in self.list(MAX_EXACT_PAGES + 1, st).iter() {
+        for k in ORDER {
+            for s in self.list(MAX_EXACT_PAGES + 1, k).iter() {
                 // SAFETY: list members are valid spans.
                 let sr = unsafe { &*s };
                 if !fits(sr) {
@@ -214,41 +248,55 @@ impl PageHeap {
         best
     }
 
+    /// Splits free span `s` (on no list, not accounted) at page `at`,
+    /// keeping `[start, at)` in `s` and returning `[at, end)` as a new span of
+    /// the same state and stamps, or `None` when metadata ran out.
+    ///
+    /// # Safety
+    /// `s` is a valid span and `start < at < end`.
+    unsafe fn split_off(s: *mut Span, at: usize) -> Option<*mut Span> {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            let rest = new_span(at, (*s).end_page() - at, (*s).region, (*s).state)?;
+            (*rest).zeroed = (*s).zeroed;
+            (*rest).pinned = (*s).pinned;
+            (*rest).freed_epoch = (*s).freed_epoch;
+            (*s).npages = at - (*s).start;
+            Some(rest)
+        }
+    }
+
     /// Takes `n` pages at `align_pages` alignment out of free span `s`,
     /// returning the pieces before and after to the free lists.
     ///
     /// # Safety
     /// `s` is a free span on its list that can hold the aligned run.
     unsafe fn carve(&mut self, s: *mut Span, n: usize, align_pages: usize) -> *mut Span {
-        // SAFETY: `s` is valid and on its list (caller).
+        // SAFETY: `s` is valid and on its list (caller); pieces split off it
+        // are fresh records of the same state.
         unsafe {
             self.unlink(s);
             let st = (*s).state;
             self.account(&*s, Some(st), None);
             let a = ((*s).start + align_pages - 1) & !(align_pages - 1);
+            let mut s = s;
             if a > (*s).start {
-                // Leading piece stays free.
-                let Some(lead) = new_span((*s).start, a - (*s).start, (*s).region, st) else {
+                let Some(rest) = Self::split_off(s, a) else {
                     self.account(&*s, None, Some(st));
                     self.insert(s);
                     return ptr::null_mut();
                 };
-                (*lead).zeroed = (*s).zeroed;
-                (*lead).freed_epoch = (*s).freed_epoch;
-                (*s).npages -= a - (*s).start;
-                (*s).start = a;
-                self.account(&*lead, None, Some(st));
-                self.insert(lead);
+                // The leading piece stays free.
+                self.account(&*s, None, Some(st));
+                self.insert(s);
+                s = rest;
             }
             if (*s).npages > n {
-                let Some(rest) = new_span((*s).start + n, (*s).npages - n, (*s).region, st) else {
+                let Some(rest) = Self::split_off(s, (*s).start + n) else {
                     self.account(&*s, None, Some(st));
                     self.insert(s);
                     return ptr::null_mut();
                 };
-                (*rest).zeroed = (*s).zeroed;
-                (*rest).freed_epoch = (*s).freed_epoch;
-                (*s).npages = n;
                 self.account(&*rest, None, Some(st));
                 self.insert(rest);
             }
@@ -259,28 +307,25 @@ impl PageHeap {
                 return ptr::null_mut();
             }
             (*s).state = SpanState::InUse;
+            (*s).pinned = false;
             self.account(&*s, None, Some(SpanState::InUse));
             PAGEMAP.set((*s).start, s);
             PAGEMAP.set((*s).end_page() - 1, s);
+            s
         }
-        s
     }
 
-    /// Obtains at least `n` pages from the heap's regions.
+    /// Obtains at least `n` pages from the heap's regions: injected ones
+    /// first, then (for the global heap) the system allocator, within the
+    /// heap limit, which covers memory from system allocators only.
     fn grow(&mut self, n: usize, settings: &Settings) -> bool {
         let want = n.max(MIN_GROW_PAGES);
-        let limit = settings.limit();
-        if limit != 0 {
-            let held = self.stats.system_bytes - self.stats.unmapped_bytes;
-            if held + (n << PAGE_SHIFT) > limit {
-                self.release_at_least(n);
-                let held = self.stats.system_bytes - self.stats.unmapped_bytes;
-                if held + (n << PAGE_SHIFT) > limit {
-                    return false;
-                }
-            }
-        }
-        let Some(c) = region::carve(self.source, n, want) else {
+        let carved = match region::carve_injected(self.source, n, want) {
+            Some(c) => Some(c),
+            None if matches!(self.source, Source::Global) => self.carve_system(n, want, settings),
+            None => None,
+        };
+        let Some(c) = carved else {
             return false;
         };
         if !PAGEMAP.ensure(c.start, c.npages) {
@@ -292,15 +337,43 @@ impl PageHeap {
         // SAFETY: `s` is a fresh record.
         unsafe {
             (*s).zeroed = c.zeroed;
+            (*s).pinned = region::never_releases(c.region);
             (*s).freed_epoch = self.epoch;
         }
-        self.stats.system_bytes += c.npages << PAGE_SHIFT;
+        let bytes = c.npages << PAGE_SHIFT;
+        self.stats.system_bytes += bytes;
+        if c.system {
+            self.stats.from_system_bytes += bytes;
+        }
         // SAFETY: `s` is a new free span, on no list.
         unsafe {
             self.account(&*s, None, Some(SpanState::Free));
             self.merge_and_insert(s);
         }
         true
+    }
+
+    /// Carves from the system allocator, keeping within the heap limit: when
+    /// the limit leaves too little room, free spans are released first; then
+    /// at most the room left is asked for, and never less than `n` pages.
+    fn carve_system(&mut self, n: usize, want: usize, settings: &Settings) -> Option<region::Carved> {
+        let limit = settings.limit();
+        let mut want = want;
+        if limit != 0 {
+            let room = |h: &Self| {
+                let held = h.stats.from_system_bytes - h.stats.from_system_released_bytes;
+                limit.saturating_sub(held) >> PAGE_SHIFT
+            };
+            if room(self) < n {
+                self.release_at_least(n - room(self));
+            }
+            let r = room(self);
+            if r < n {
+                return None;
+            }
+            want = want.min(r);
+        }
+        region::carve_system(n, want)
     }
 
     /// Returns an in-use span to the free lists, coalescing it with free
@@ -315,6 +388,7 @@ impl PageHeap {
             self.account(&*s, Some(SpanState::InUse), Some(SpanState::Free));
             (*s).state = SpanState::Free;
             (*s).zeroed = false;
+            (*s).pinned = region::never_releases((*s).region);
             (*s).freed_epoch = self.epoch;
             (*s).class = 0;
             (*s).objects = ptr::null_mut();
@@ -327,7 +401,7 @@ impl PageHeap {
         }
     }
 
-    /// Merges free span `s` with its free neighbours in the same state and
+    /// Merges free span `s` with its free neighbours of the same kind and
     /// region, then inserts the result. Returns the merged span.
     ///
     /// # Safety
@@ -337,9 +411,13 @@ impl PageHeap {
         // at a record that fails the adjacency check; neighbours that pass it
         // are free spans on their lists.
         unsafe {
-            let (st, region) = ((*s).state, (*s).region);
+            let (st, pinned, region) = ((*s).state, (*s).pinned, (*s).region);
             let mergeable = move |o: *mut Span| {
-                !o.is_null() && o != s && (*o).state == st && (*o).region == region
+                !o.is_null()
+                    && o != s
+                    && (*o).state == st
+                    && (*o).pinned == pinned
+                    && (*o).region == region
             };
             let left = if (*s).start > 0 {
                 PAGEMAP.get((*s).start - 1)
@@ -370,7 +448,8 @@ impl PageHeap {
     }
 
     /// The incremental scavenger: after about `1000 / rate` pages have been
-    /// freed per page released, release one span.
+    /// freed per page released, release one span. The first release comes
+    /// with the first free, as in gperftools.
     fn scavenge(&mut self, freed: usize, settings: &Settings) {
         self.scavenge_counter -= freed as isize;
         if self.scavenge_counter >= 0 {
@@ -390,54 +469,106 @@ impl PageHeap {
         };
     }
 
-    /// Releases the backing of free span `s` by its region's policy; returns
-    /// the pages released (0 when the policy keeps it).
+    /// Releases the backing of free span `s` by its region's policy, in
+    /// whole units of the region's granularity (the span is split around
+    /// them). Returns the pages released; a span whose release did nothing is
+    /// pinned (not offered again until reused).
     ///
     /// # Safety
     /// `s` is a span on this heap's lists.
     unsafe fn release_span(&mut self, s: *mut Span) -> usize {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: forwarded from the caller; pieces split off `s` are fresh
+        // free records inserted without merging (their outer neighbours were
+        // not mergeable with `s`, their inner one is the released middle).
         unsafe {
-            if (*s).state != SpanState::Free {
+            if (*s).state != SpanState::Free || (*s).pinned {
                 return 0;
             }
-            let Some(zeroed) = region::release((*s).region, (*s).addr(), (*s).bytes()) else {
+            let g = region::granule_pages((*s).region);
+            let a = ((*s).start + g - 1) & !(g - 1);
+            let b = (*s).end_page() & !(g - 1);
+            if a >= b {
                 return 0;
-            };
-            let n = (*s).npages;
+            }
+            let outcome = region::release((*s).region, a << PAGE_SHIFT, (b - a) << PAGE_SHIFT);
             self.unlink(s);
-            self.account(&*s, Some(SpanState::Free), Some(SpanState::Released));
-            self.stats.total_released_bytes += n << PAGE_SHIFT;
+            if outcome == ReleaseOutcome::Kept {
+                (*s).pinned = true;
+                self.merge_and_insert(s);
+                return 0;
+            }
+            self.account(&*s, Some(SpanState::Free), None);
+            let mut s = s;
+            if a > (*s).start {
+                let Some(mid) = Self::split_off(s, a) else {
+                    return self.unrelease(s);
+                };
+                self.account(&*s, None, Some(SpanState::Free));
+                self.insert(s);
+                s = mid;
+            }
+            if (*s).end_page() > b {
+                let Some(tail) = Self::split_off(s, b) else {
+                    return self.unrelease(s);
+                };
+                self.account(&*tail, None, Some(SpanState::Free));
+                self.insert(tail);
+            }
             (*s).state = SpanState::Released;
-            (*s).zeroed = zeroed;
+            (*s).zeroed = outcome == ReleaseOutcome::Zeroed;
+            self.account(&*s, None, Some(SpanState::Released));
+            self.stats.total_released_bytes += (b - a) << PAGE_SHIFT;
             self.merge_and_insert(s);
-            n
+            b - a
+        }
+    }
+
+    /// Metadata ran out while splitting a span around its released part: the
+    /// whole span goes back as released with undefined contents (its memory
+    /// was partly given back), so nothing is lost; returns its pages.
+    ///
+    /// # Safety
+    /// `s` is a free span on no list, not accounted.
+    unsafe fn unrelease(&mut self, s: *mut Span) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            (*s).state = SpanState::Released;
+            (*s).zeroed = false;
+            self.account(&*s, None, Some(SpanState::Released));
+            self.merge_and_insert(s);
+            (*s).npages
         }
     }
 
     /// Releases free spans, largest first, until at least `pages` pages were
-    /// released or nothing releasable is left. Returns the pages released.
+    /// released or nothing releasable is left, in one pass over the
+    /// releasable lists. Returns the pages released.
     pub fn release_at_least(&mut self, pages: usize) -> usize {
         let mut done = 0;
-        let mut list = MAX_EXACT_PAGES + 1;
-        while done < pages && list > 0 {
-            let mut cur = self.list(list, SpanState::Free).head;
-            let mut progressed = false;
-            while !cur.is_null() && done < pages {
-                // SAFETY: list members are valid; we read `next` before the
-                // member may move to another list.
-                let next = unsafe { (*cur).next };
-                // SAFETY: `cur` is on this heap's free list.
-                let got = unsafe { self.release_span(cur) };
-                done += got;
-                if got > 0 {
-                    progressed = true;
-                    break;
+        for n in (1..=MAX_EXACT_PAGES + 1).rev() {
+            done += self.release_list(n, |_| true, pages - done);
+            if done >= pages {
+                break;
+            }
+        }
+        done
+    }
+
+    /// Releases members of releasable list `n` that `pick` selects, until
+    /// `budget` pages were released. Releasing a member moves it (and the
+    /// pieces split off it) to other lists or to this list's head, so the
+    /// saved `next` stays a member not yet visited.
+    fn release_list(&mut self, n: usize, pick: impl Fn(&Span) -> bool, budget: usize) -> usize {
+        let mut done = 0;
+        let mut cur = self.list(n, Kind::Backed).head;
+        while !cur.is_null() && done < budget {
+            // SAFETY: `cur` is a member of this list (see above).
+            unsafe {
+                let next = (*cur).next;
+                if pick(&*cur) {
+                    done += self.release_span(cur);
                 }
                 cur = next;
-            }
-            if !progressed {
-                list -= 1;
             }
         }
         done
@@ -449,21 +580,10 @@ impl PageHeap {
     /// in a process that frees nothing (which the rate-driven scavenger never
     /// reaches). Returns the pages released.
     pub fn release_idle(&mut self) -> usize {
+        let epoch = self.epoch;
         let mut done = 0;
         for n in 1..=MAX_EXACT_PAGES + 1 {
-            let mut cur = self.list(n, SpanState::Free).head;
-            while !cur.is_null() {
-                // SAFETY: members are valid; releasing `cur` moves it (and its
-                // released neighbours) between released lists only, so `next`
-                // stays a member of this list.
-                unsafe {
-                    let next = (*cur).next;
-                    if (*cur).freed_epoch != self.epoch {
-                        done += self.release_span(cur);
-                    }
-                    cur = next;
-                }
-            }
+            done += self.release_list(n, |s| s.freed_epoch != epoch, usize::MAX);
         }
         self.epoch = self.epoch.wrapping_add(1);
         done
@@ -497,12 +617,7 @@ impl PageHeap {
     /// Calls `f` for every free span.
     #[cfg(test)]
     pub fn for_each_free(&self, mut f: impl FnMut(&Span)) {
-        let lists = self
-            .free
-            .iter()
-            .chain(self.released.iter())
-            .chain([&self.large_free, &self.large_released]);
-        for l in lists {
+        for l in self.lists.iter().flatten() {
             for s in l.iter() {
                 // SAFETY: list members are valid spans.
                 f(unsafe { &*s });
@@ -513,11 +628,11 @@ impl PageHeap {
     /// Number of free spans of exactly `n` pages, memory-backed and released
     /// (n > MAX_EXACT_PAGES: all the large ones).
     pub fn free_span_counts(&self, n: usize) -> (usize, usize) {
-        if n <= MAX_EXACT_PAGES {
-            (self.free[n].len, self.released[n].len)
-        } else {
-            (self.large_free.len, self.large_released.len)
-        }
+        let i = n.min(MAX_EXACT_PAGES + 1);
+        (
+            self.lists[Kind::Backed as usize][i].len + self.lists[Kind::Pinned as usize][i].len,
+            self.lists[Kind::Released as usize][i].len,
+        )
     }
 }
 
@@ -525,17 +640,23 @@ impl PageHeap {
 mod tests {
     use super::*;
 
-    static SET: Settings = Settings::new();
+    static SET: Settings = Settings::without_scavenger();
 
-    /// A page heap of its own region, so tests running in parallel never
-    /// share pages (regions belong to exactly one heap).
+    /// A page heap of its own region, bound to a heap slot of its own, so
+    /// tests running in parallel never share pages (regions belong to
+    /// exactly one heap). The slot is not a real heap; the page heap does not
+    /// need one.
     fn heap() -> PageHeap {
+        use core::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT_SLOT: AtomicUsize = AtomicUsize::new(10_000);
         let len = 64 << 20;
         let p = crate::os::map_anonymous(len).unwrap();
         let opts = region::RegionOptions::new().exclusive(true).zeroed(true);
         // SAFETY: a fresh private mapping handed over for good.
         let id = unsafe { region::inject(p.as_ptr(), len, opts) }.unwrap();
-        PageHeap::new(Source::Bound(id.0))
+        let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+        region::bind(id, slot).unwrap();
+        PageHeap::new(Source::Bound(slot))
     }
 
     fn check_totals(h: &PageHeap) {
@@ -655,22 +776,5 @@ mod tests {
         assert_eq!(h.release_idle(), 20, "b is released one epoch later");
         assert_eq!(h.stats().free_bytes, 0);
         check_totals(&h);
-    }
-
-    #[test]
-    fn limit_refuses_growth() {
-        let mut h = heap();
-        let set = Settings::new();
-        set.set_limit(4 << 20);
-        let a = h.alloc(256, &set); // 2 MiB
-        assert!(!a.is_null());
-        let b = h.alloc(512, &set); // 4 MiB more: over the limit
-        assert!(b.is_null());
-        // SAFETY: span of `h`.
-        unsafe { h.free(a, &set) };
-        let c = h.alloc(300, &set);
-        assert!(!c.is_null(), "freed pages are reused under the limit");
-        // SAFETY: span of `h`.
-        unsafe { h.free(c, &set) };
     }
 }

@@ -13,7 +13,7 @@ use crate::size_class::PAGE_SHIFT;
 use crate::span::Span;
 use crate::sync::Mutex;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 /// Bits of virtual address the pagemap covers.
 pub const ADDRESS_BITS: usize = 48;
@@ -30,15 +30,9 @@ struct Leaf {
     /// Page → span record, or null. Set for every page of an in-use span of
     /// small objects, and for the first and last page of every other span.
     spans: [AtomicPtr<Span>; LEAF_LEN],
-    /// Page → size class of the small-object span covering it, else 0.
+    /// Page → size class of the global heap's small-object span covering
+    /// it, else 0 (objects of other heaps are found through their span).
     classes: [AtomicU8; LEAF_LEN],
-    /// Page → 1 + id of the system region whose chunk holds it, else 0
-    /// (injected regions are found through the region table instead, so that
-    /// injecting one touches no metadata).
-    regions: [AtomicU16; LEAF_LEN],
-    /// 1 + the system region whose chunk covers this whole leaf, else 0: a
-    /// huge chunk is tagged per leaf, not per page.
-    whole: AtomicU16,
 }
 
 /// The process-wide pagemap.
@@ -125,63 +119,6 @@ impl PageMap {
         }
     }
 
-    /// 1 + the system region holding `page`, or 0.
-    #[inline]
-    pub fn region(&self, page: usize) -> usize {
-        match self.leaf(page) {
-            Some(l) => match l.whole.load(Ordering::Relaxed) {
-                0 => l.regions[page & (LEAF_LEN - 1)].load(Ordering::Relaxed) as usize,
-                w => w as usize,
-            },
-            None => 0,
-        }
-    }
-
-    /// Marks pages `[start, start + n)` as belonging to system region
-    /// `tag - 1`. Leaves must exist.
-    pub fn set_region(&self, start: usize, n: usize, tag: usize) {
-        let end = start + n;
-        let mut p = start;
-        while p < end {
-            let stop = (((p >> LEAF_BITS) + 1) << LEAF_BITS).min(end);
-            if let Some(l) = self.leaf(p) {
-                if p & (LEAF_LEN - 1) == 0 && stop - p == LEAF_LEN {
-                    l.whole.store(tag as u16, Ordering::Relaxed);
-                } else {
-                    let lo = p & (LEAF_LEN - 1);
-                    for r in &l.regions[lo..lo + (stop - p)] {
-                        r.store(tag as u16, Ordering::Relaxed);
-                    }
-                }
-            }
-            p = stop;
-        }
-    }
-
-    /// True when any page of `[start, start + n)` belongs to a system region.
-    /// Visits only leaves that exist, so a huge untouched range is cheap.
-    pub fn any_region_in(&self, start: usize, n: usize) -> bool {
-        let end = (start + n).min(MAX_PAGE);
-        let mut p = start;
-        while p < end {
-            let leaf_end = ((p >> LEAF_BITS) + 1) << LEAF_BITS;
-            let stop = leaf_end.min(end);
-            if let Some(l) = self.leaf(p) {
-                let lo = p & (LEAF_LEN - 1);
-                let hi = lo + (stop - p);
-                if l.whole.load(Ordering::Relaxed) != 0
-                    || l.regions[lo..hi]
-                        .iter()
-                        .any(|r| r.load(Ordering::Relaxed) != 0)
-                {
-                    return true;
-                }
-            }
-            p = stop;
-        }
-        false
-    }
-
     /// Calls `f(page, span)` for registered pages in increasing order; `f`
     /// returns how many pages to skip (at least 1 is skipped). Only leaves
     /// that exist are visited.
@@ -242,23 +179,5 @@ mod tests {
         assert!(m.get(MAX_PAGE).is_null());
         assert!(!m.ensure(MAX_PAGE, 1));
         assert!(!m.ensure(MAX_PAGE - 1, 2));
-    }
-
-    #[test]
-    fn region_tags_whole_leaves_and_partial_ones() {
-        let m = &PAGEMAP;
-        // Three leaves high in the address space, starting mid-leaf.
-        let start = MAX_PAGE - 4 * LEAF_LEN + 10;
-        let n = 2 * LEAF_LEN + 100;
-        assert!(m.ensure(start, n));
-        assert!(!m.any_region_in(start, n));
-        m.set_region(start, n, 7);
-        for p in [start, start + 1, start + LEAF_LEN, start + n - 1] {
-            assert_eq!(m.region(p), 7, "page {p}");
-        }
-        assert_eq!(m.region(start - 1), 0);
-        assert_eq!(m.region(start + n), 0);
-        assert!(m.any_region_in(start + n - 1, 5));
-        assert!(!m.any_region_in(start + n, 5));
     }
 }

@@ -2,163 +2,50 @@
 //!
 //! A region is either a contiguous range a program handed to oxmalloc
 //! ([`inject`]), or the chunks one [`SysAllocator`] produced. Every region has
-//! an id, a release policy and counters; every span belongs to exactly one
-//! region, and coalescing never crosses a region boundary. Region records live
-//! in a static table, never inside the memory they describe.
+//! an id, a kind of memory behind it ([`Backing`]), a release policy, a
+//! release granularity and counters; every span belongs to exactly one
+//! region, and coalescing never crosses a region boundary, so memory of
+//! different kinds never shares a span. Region records live in a static
+//! table, never inside the memory they describe; every managed range is in
+//! the [address map](crate::address_map), which finds a pointer's region and
+//! refuses overlaps.
 //!
 //! Injection is O(1) in the region's size: the region is carved lazily through
 //! a cursor, so no page of it is touched, and pagemap leaves appear only where
 //! spans are made.
+//!
+//! Each region feeds exactly one heap: system regions and non-exclusive
+//! injected ones feed the global heap; an exclusive region feeds the heap
+//! bound to it (none until one is). A region's counters change only under
+//! that heap's page-heap lock.
 
+use crate::address_map::AddressMap;
+use crate::backing::{self, Backing, MappingError};
 use crate::os;
-use crate::pagemap::{ADDRESS_BITS, PAGEMAP};
+use crate::pagemap::PAGEMAP;
+use crate::release::{Release, ReleaseOutcome};
 use crate::size_class::{PAGE_SHIFT, PAGE_SIZE};
 use crate::sync::Mutex;
+use crate::sys_allocator::{MmapSysAllocator, SysAllocator};
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
-
-/// Where fresh memory comes from.
-///
-/// # Contract
-/// - Methods are called with oxmalloc's internal locks held: they must not
-///   allocate through oxmalloc (no `Box`, `Vec`, `String`, `format!`, no libc
-///   `malloc` when oxmalloc is the C allocator), or they deadlock.
-/// - Memory returned by [`SysAllocator::alloc`] belongs to oxmalloc from then
-///   on and is never unmapped by it; only its physical backing is released,
-///   through [`SysAllocator::release`].
-///
-/// # Safety
-/// `alloc` must return memory that is readable, writable, at least `size`
-/// bytes long, aligned to `align`, and used by nobody else.
-///
-/// # Example
-/// A system allocator that counts its calls and forwards to the previous one,
-/// as gperftools programs do:
-/// ```
-/// use core::ptr::NonNull;
-/// use core::sync::atomic::{AtomicUsize, Ordering};
-/// use oxmalloc::{SysAllocator, MmapSysAllocator};
-///
-/// struct Counting(AtomicUsize, &'static dyn SysAllocator);
-/// // SAFETY: forwards to an allocator that keeps the contract.
-/// unsafe impl SysAllocator for Counting {
-///     fn alloc(&self, size: usize, align: usize) -> Option<NonNull<[u8]>> {
-///         self.0.fetch_add(1, Ordering::Relaxed);
-///         self.1.alloc(size, align)
-///     }
-/// }
-/// static COUNTING: Counting = Counting(AtomicUsize::new(0), &MmapSysAllocator);
-/// oxmalloc::set_system_allocator(&COUNTING);
-/// ```
-pub unsafe trait SysAllocator: Send + Sync {
-    /// At least `size` bytes aligned to `align` (a power of two, at least the
-    /// allocator's page size), or `None`. The slice's length says how much was
-    /// really given.
-    fn alloc(&self, size: usize, align: usize) -> Option<NonNull<[u8]>>;
-
-    /// The physical backing of `[ptr, ptr + len)` is no longer needed.
-    /// Returns false if nothing was released. Default: `madvise(MADV_DONTNEED)`.
-    ///
-    /// # Safety
-    /// The range lies in memory this allocator returned, and nothing in it is
-    /// live.
-    unsafe fn release(&self, ptr: NonNull<u8>, len: usize) -> bool {
-        // SAFETY: forwarded from the caller: the range is unused.
-        unsafe { os::advise(ptr.as_ptr(), len, libc::MADV_DONTNEED) }
-    }
-
-    /// The range is about to be used again after a release. Returns false if
-    /// it cannot be (the allocation then fails). Default: nothing to do.
-    ///
-    /// # Safety
-    /// The range lies in memory this allocator returned.
-    unsafe fn commit(&self, ptr: NonNull<u8>, len: usize) -> bool {
-        let _ = (ptr, len);
-        true
-    }
-
-    /// True when memory from [`SysAllocator::alloc`] is zero-filled and a
-    /// successful release leaves it zero-filled (private anonymous mappings).
-    /// Lets `alloc_zeroed` skip clearing. Default: false.
-    fn zeroed(&self) -> bool {
-        false
-    }
-}
-
-/// The default system allocator: anonymous `mmap`, released with
-/// `madvise(MADV_DONTNEED)`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MmapSysAllocator;
-
-// SAFETY: fresh anonymous mappings are private, aligned by `map_aligned`.
-unsafe impl SysAllocator for MmapSysAllocator {
-    fn alloc(&self, size: usize, align: usize) -> Option<NonNull<[u8]>> {
-        let p = os::map_aligned(size, align)?;
-        Some(NonNull::slice_from_raw_parts(p, size))
-    }
-    fn zeroed(&self) -> bool {
-        true
-    }
-}
-
-/// A function that releases the physical backing of a range of an injected
-/// region ([`Release::Custom`]). Any `Fn(NonNull<u8>, usize) -> bool` is one.
-pub trait ReleaseHook: Send + Sync {
-    /// Release `[ptr, ptr + len)`; false if nothing was released. Called with
-    /// internal locks held: must not allocate through oxmalloc.
-    fn release(&self, ptr: NonNull<u8>, len: usize) -> bool;
-}
-
-impl<F: Fn(NonNull<u8>, usize) -> bool + Send + Sync> ReleaseHook for F {
-    fn release(&self, ptr: NonNull<u8>, len: usize) -> bool {
-        self(ptr, len)
-    }
-}
-
-/// How the physical backing of free pages of an injected region is given back.
-#[derive(Clone, Copy)]
-pub enum Release {
-    /// Never: pinned, registered or device memory. Contents and residency stay.
-    Never,
-    /// `madvise(MADV_DONTNEED)`: private anonymous memory (reads back as zero).
-    DontNeed,
-    /// `madvise(MADV_FREE)`: lazily reclaimed private anonymous memory.
-    Free,
-    /// `madvise(MADV_REMOVE)`: shared, tmpfs, memfd and hugetlbfs mappings; the
-    /// file's pages really go back (a hole is punched).
-    Remove,
-    /// A user function.
-    Custom(&'static dyn ReleaseHook),
-}
-
-impl Release {
-    /// A short name, for reports.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Release::Never => "never",
-            Release::DontNeed => "dontneed",
-            Release::Free => "free",
-            Release::Remove => "remove",
-            Release::Custom(_) => "custom",
-        }
-    }
-
-    /// True when a range released this way reads back as zero.
-    fn zeroes(&self) -> bool {
-        matches!(self, Release::DontNeed | Release::Remove)
-    }
-}
-
-impl fmt::Debug for Release {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// Maximum length of a region label, in bytes.
 pub const LABEL_LEN: usize = 31;
+
+/// Maximum number of regions at once, system allocators included. Slot 0 is
+/// kept for the default system allocator, so a full table never stops
+/// `malloc`; a retired region's slot is reused.
+pub const MAX_REGIONS: usize = 1024;
+
+/// One past the highest address a program can map (x86-64: 47 bits of user
+/// space with 4-level paging; aarch64: 48 bits).
+#[cfg(target_arch = "x86_64")]
+const USER_TOP: usize = 1 << 47;
+#[cfg(not(target_arch = "x86_64"))]
+const USER_TOP: usize = 1 << ADDRESS_BITS;
 
 /// How an injected region is to be used ([`inject`]). A builder:
 /// `RegionOptions::new().release(Release::Never).exclusive(true).label("pool")`.
@@ -168,17 +55,22 @@ pub struct RegionOptions {
     exclusive: bool,
     zeroed: bool,
     label: Label,
+    limit: usize,
+    page_size: usize,
 }
 
 impl RegionOptions {
-    /// Defaults: release with `MADV_DONTNEED`, not exclusive (feeds the global
-    /// heap), contents not known to be zero, no label.
+    /// Defaults: the release policy chosen from the memory ([`Release::Auto`]),
+    /// not exclusive (feeds the global heap), contents not known to be zero,
+    /// no label, no limit, the page size read from the mapping.
     pub const fn new() -> Self {
         Self {
-            release: Release::DontNeed,
+            release: Release::Auto,
             exclusive: false,
             zeroed: false,
             label: Label::EMPTY,
+            limit: 0,
+            page_size: 0,
         }
     }
     /// The release policy.
@@ -200,6 +92,19 @@ impl RegionOptions {
     /// A name for reports (cut at [`LABEL_LEN`] bytes, on a character boundary).
     pub fn label(mut self, s: &str) -> Self {
         self.label = Label::from_str(s);
+        self
+    }
+    /// At most `bytes` of the region are ever carved into spans (0: all of
+    /// it): a budget for a large reservation.
+    pub const fn limit(mut self, bytes: usize) -> Self {
+        self.limit = bytes;
+        self
+    }
+    /// The granularity at which the memory can be released, when reading it
+    /// from the mapping is not enough (for example a hugetlb memfd): a power
+    /// of two; ranges are released only in whole, aligned units of it.
+    pub const fn page_size(mut self, bytes: usize) -> Self {
+        self.page_size = bytes;
         self
     }
 }
@@ -260,7 +165,7 @@ impl RegionId {
     }
 }
 
-/// Why [`inject`] refused a range.
+/// Why [`inject`] (or [`set_system_allocator`]) refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InjectError {
     /// The start address is null.
@@ -269,10 +174,21 @@ pub enum InjectError {
     TooSmall,
     /// The range overlaps an injected region or memory oxmalloc already manages.
     Overlap,
-    /// The range reaches beyond the address space the pagemap covers.
+    /// The range reaches beyond the user address space.
     OutOfRange,
-    /// The region table is full.
+    /// The region table is full ([`MAX_REGIONS`]).
     TooManyRegions,
+    /// Some page of the range is not mapped.
+    Unmapped,
+    /// Some page of the range is not readable and writable (`PROT_NONE`, or
+    /// read-only).
+    NotWritable,
+    /// The range spans mappings of different kinds (private and shared).
+    MixedBacking,
+    /// A page size that is not a power of two at least 8 KiB.
+    BadPageSize,
+    /// Metadata memory ran out.
+    NoMemory,
 }
 
 impl fmt::Display for InjectError {
@@ -283,8 +199,13 @@ impl fmt::Display for InjectError {
             InjectError::Overlap => {
                 "region overlaps an injected region or memory oxmalloc already manages"
             }
-            InjectError::OutOfRange => "region reaches beyond the 48-bit address space",
+            InjectError::OutOfRange => "region reaches beyond the user address space",
             InjectError::TooManyRegions => "too many regions",
+            InjectError::Unmapped => "part of the region is not mapped",
+            InjectError::NotWritable => "part of the region is not readable and writable",
+            InjectError::MixedBacking => "the region spans private and shared mappings",
+            InjectError::BadPageSize => "page size is not a power of two of at least 8 KiB",
+            InjectError::NoMemory => "out of metadata memory",
         })
     }
 }
@@ -300,7 +221,7 @@ pub enum RegionKind {
     Injected,
 }
 
-/// A snapshot of one region ([`region_info`], [`for_each_region`]).
+/// A snapshot of one region ([`crate::region_info`], [`crate::for_each_region`]).
 #[derive(Clone, Copy, Debug)]
 pub struct RegionInfo {
     /// Its id.
@@ -311,10 +232,16 @@ pub struct RegionInfo {
     pub start: usize,
     /// Length in bytes (for system regions: bytes obtained so far).
     pub len: usize,
-    /// Release policy.
+    /// Release policy (for system regions: what the allocator's release does).
     pub release: Release,
+    /// The kind of memory.
+    pub backing: Backing,
+    /// Ranges are released in whole, aligned units of this many bytes.
+    pub page_size: usize,
     /// Used only by heaps bound to it.
     pub exclusive: bool,
+    /// At most this many bytes are carved (0: no limit).
+    pub limit: usize,
     /// Bytes carved into spans so far (the rest is untouched).
     pub carved_bytes: usize,
     /// Bytes in spans in use.
@@ -327,184 +254,271 @@ pub struct RegionInfo {
 }
 
 impl RegionInfo {
-    /// The label given at injection ("system" for system regions).
+    /// The label given at injection ("system" for system regions, or the
+    /// allocator's name).
     pub fn label(&self) -> &str {
         self.label.as_str()
     }
 }
 
-/// Maximum number of regions (system allocators included).
-pub const MAX_REGIONS: usize = 256;
-
 const EMPTY: u8 = 0;
 const ACTIVE: u8 = 2;
 
-/// One slot of the region table. Fields other than `state` are written only
-/// while the slot is EMPTY under `TABLE_LOCK`, then published by storing
-/// ACTIVE with release ordering; readers load `state` with acquire first.
+/// No heap is bound to the region.
+pub(crate) const UNBOUND: usize = usize::MAX;
+/// No fallback region yet.
+const NO_REGION: usize = usize::MAX;
+
+/// What a region is, fixed while it is active.
+#[derive(Clone, Copy)]
+struct SlotConfig {
+    kind: RegionKind,
+    /// Injected: the range.
+    start: usize,
+    len: usize,
+    /// Injected: the policy.
+    release: Release,
+    /// System: the allocator.
+    sys: Option<&'static dyn SysAllocator>,
+    exclusive: bool,
+    zeroed: bool,
+    /// Release granularity (a power of two, at least PAGE_SIZE).
+    granule: usize,
+    label: Label,
+}
+
+impl SlotConfig {
+    const NONE: SlotConfig = SlotConfig {
+        kind: RegionKind::Injected,
+        start: 0,
+        len: 0,
+        release: Release::Never,
+        sys: None,
+        exclusive: false,
+        zeroed: false,
+        granule: PAGE_SIZE,
+        label: Label::EMPTY,
+    };
+}
+
+/// One slot of the region table. `config` is written only while the slot is
+/// EMPTY under `TABLE_LOCK`, then published by storing ACTIVE with release
+/// ordering; readers load `state` with acquire first. The counters change
+/// under the owning heap's page-heap lock.
 struct Slot {
     state: AtomicU8,
-    kind: AtomicU8,
-    start: AtomicUsize,
-    len: AtomicUsize,
-    /// Injected: next uncarved byte. Advanced by CAS, so heaps carve without
-    /// a shared lock.
+    config: UnsafeCell<SlotConfig>,
+    /// The memory behind the region ([`Backing`] as a number): fixed, except
+    /// in a forked child, where shared regions become private copies.
+    backing: AtomicU8,
+    /// Injected: next uncarved byte.
     cursor: AtomicUsize,
-    /// System regions: the allocator (a `&'static dyn SysAllocator` boxed
-    /// as a thin pointer to a static fat pointer).
-    sys: AtomicPtr<&'static dyn SysAllocator>,
-    /// Written only while the slot is EMPTY (under `TABLE_LOCK`), read only
-    /// after `state` was seen ACTIVE: immutable while anyone reads it.
-    info: UnsafeCell<SlotConfig>,
+    /// Injected: most bytes carved (0: no limit).
+    limit: AtomicUsize,
+    /// System: bytes obtained so far.
+    obtained: AtomicUsize,
     in_use: AtomicUsize,
     free: AtomicUsize,
     released: AtomicUsize,
     /// Exclusive regions: the slot of the heap bound to it, or `UNBOUND`.
     heap: AtomicUsize,
-}
-
-/// No heap is bound to the region.
-const UNBOUND: usize = usize::MAX;
-
-#[derive(Clone, Copy)]
-struct SlotConfig {
-    release: Release,
-    exclusive: bool,
-    zeroed: bool,
-    label: Label,
+    /// System regions: the region of this allocator's fallback, once used.
+    fallback: AtomicUsize,
 }
 
 impl Slot {
     const fn new() -> Self {
         Self {
             state: AtomicU8::new(EMPTY),
-            kind: AtomicU8::new(0),
-            start: AtomicUsize::new(0),
-            len: AtomicUsize::new(0),
+            config: UnsafeCell::new(SlotConfig::NONE),
+            backing: AtomicU8::new(0),
             cursor: AtomicUsize::new(0),
-            sys: AtomicPtr::new(core::ptr::null_mut()),
-            info: UnsafeCell::new(SlotConfig {
-                release: Release::Never,
-                exclusive: false,
-                zeroed: false,
-                label: Label::EMPTY,
-            }),
+            limit: AtomicUsize::new(0),
+            obtained: AtomicUsize::new(0),
             in_use: AtomicUsize::new(0),
             free: AtomicUsize::new(0),
             released: AtomicUsize::new(0),
             heap: AtomicUsize::new(UNBOUND),
+            fallback: AtomicUsize::new(NO_REGION),
         }
     }
     fn active(&self) -> bool {
         self.state.load(Ordering::Acquire) == ACTIVE
     }
     fn config(&self) -> SlotConfig {
-        // SAFETY: see the invariant on `info`: callers saw the slot ACTIVE.
-        unsafe { *self.info.get() }
+        // SAFETY: see the invariant on `config`: callers saw the slot ACTIVE
+        // (or hold TABLE_LOCK).
+        unsafe { *self.config.get() }
+    }
+    fn backing(&self) -> Backing {
+        backing_from(self.backing.load(Ordering::Relaxed))
     }
 }
 
-// SAFETY: `info` is immutable while shared (see its invariant); the rest are
-// atomics.
+fn backing_to(b: Backing) -> u8 {
+    match b {
+        Backing::PrivateAnonymous => 0,
+        Backing::PrivateFile => 1,
+        Backing::Shared => 2,
+        Backing::Unknown => 3,
+    }
+}
+
+fn backing_from(v: u8) -> Backing {
+    match v {
+        0 => Backing::PrivateAnonymous,
+        1 => Backing::PrivateFile,
+        2 => Backing::Shared,
+        _ => Backing::Unknown,
+    }
+}
+
+// SAFETY: `config` is immutable while shared (see its invariant); the rest
+// are atomics.
 unsafe impl Sync for Slot {}
 
 static TABLE: [Slot; MAX_REGIONS] = [const { Slot::new() }; MAX_REGIONS];
-static TABLE_LOCK: Mutex<()> = Mutex::new(());
+/// Serialises changes to the table and every use of the address map.
+static TABLE_LOCK: Mutex<AddressMap> = Mutex::new(AddressMap::new());
 /// One past the highest slot ever used.
 static HIGH: AtomicUsize = AtomicUsize::new(0);
-/// The region of the current system allocator; `usize::MAX` until the first
+/// The region of the current system allocator; `NO_REGION` until the first
 /// growth or `set_system_allocator`.
-static CURRENT_SYS: AtomicUsize = AtomicUsize::new(usize::MAX);
+static CURRENT_SYS: AtomicUsize = AtomicUsize::new(NO_REGION);
 
-/// Storage for the fat `&dyn SysAllocator` of each system region (a thin
-/// pointer into this table is what `Slot::sys` holds).
-static SYS_REFS: Mutex<[Option<&'static dyn SysAllocator>; MAX_REGIONS]> =
-    Mutex::new([None; MAX_REGIONS]);
-
-fn claim_slot(kind: RegionKind, start: usize, len: usize, cfg: SlotConfig) -> Option<u16> {
-    // Called with TABLE_LOCK held.
-    for (i, s) in TABLE.iter().enumerate() {
-        if s.state.load(Ordering::Relaxed) == EMPTY {
-            s.kind.store(kind as u8, Ordering::Relaxed);
-            s.start.store(start, Ordering::Relaxed);
-            s.len.store(len, Ordering::Relaxed);
-            s.cursor.store(start, Ordering::Relaxed);
-            // SAFETY: the slot is EMPTY and TABLE_LOCK is held: nobody reads
-            // `info` until `state` is published below.
-            unsafe { *s.info.get() = cfg };
-            s.state.store(ACTIVE, Ordering::Release);
-            HIGH.fetch_max(i + 1, Ordering::AcqRel);
-            return Some(i as u16);
+/// Claims a slot (from `first` on) for `cfg`. Called with TABLE_LOCK held.
+fn claim_slot(first: usize, cfg: SlotConfig, backing: Backing) -> Option<u16> {
+    for (i, s) in TABLE.iter().enumerate().skip(first) {
+        if s.state.load(Ordering::Relaxed) != EMPTY {
+            continue;
         }
+        // SAFETY: the slot is EMPTY and TABLE_LOCK is held: nobody reads
+        // `config` until `state` is published below.
+        unsafe { *s.config.get() = cfg };
+        s.backing.store(backing_to(backing), Ordering::Relaxed);
+        s.cursor.store(cfg.start, Ordering::Relaxed);
+        s.limit.store(0, Ordering::Relaxed);
+        s.obtained.store(0, Ordering::Relaxed);
+        s.in_use.store(0, Ordering::Relaxed);
+        s.free.store(0, Ordering::Relaxed);
+        s.released.store(0, Ordering::Relaxed);
+        s.heap.store(UNBOUND, Ordering::Relaxed);
+        s.fallback.store(NO_REGION, Ordering::Relaxed);
+        s.state.store(ACTIVE, Ordering::Release);
+        HIGH.fetch_max(i + 1, Ordering::AcqRel);
+        return Some(i as u16);
     }
     None
 }
 
-fn register_system(a: &'static dyn SysAllocator, only_if_none: bool) -> Option<u16> {
-    let _g = TABLE_LOCK.lock();
-    let cur = CURRENT_SYS.load(Ordering::Acquire);
-    if only_if_none && cur != usize::MAX {
-        return Some(cur as u16);
-    }
-    let cfg = SlotConfig {
-        release: Release::DontNeed,
+fn system_config(a: &'static dyn SysAllocator, label: &str) -> SlotConfig {
+    SlotConfig {
+        kind: RegionKind::System,
+        start: 0,
+        len: 0,
+        release: a.release_policy(),
+        sys: Some(a),
         exclusive: false,
         zeroed: a.zeroed(),
-        label: Label::from_str("system"),
-    };
-    let id = claim_slot(RegionKind::System, 0, 0, cfg)?;
-    let mut refs = SYS_REFS.lock();
-    let slot = &mut refs[id as usize];
-    let p = slot.insert(a) as *mut &'static dyn SysAllocator;
-    TABLE[id as usize].sys.store(p, Ordering::Release);
-    CURRENT_SYS.store(id as usize, Ordering::Release);
-    Some(id)
+        granule: a.page_size().max(PAGE_SIZE).next_power_of_two(),
+        label: Label::from_str(label),
+    }
 }
 
-/// Installs the allocator that supplies fresh memory from now on. Memory the
-/// previous one gave stays in use (and is released through it).
+fn system_backing(a: &dyn SysAllocator) -> Backing {
+    if a.shared() {
+        Backing::Shared
+    } else {
+        Backing::PrivateAnonymous
+    }
+}
+
+/// Registers system allocator `a` as a region (slot 0 for the default
+/// allocator).
+fn register_system(a: &'static dyn SysAllocator, first: usize, label: &str) -> Option<u16> {
+    claim_slot(first, system_config(a, label), system_backing(a))
+}
+
+/// Installs the allocator that supplies fresh memory from now on, as a
+/// region of its own. Memory the previous one gave stays in use (and is
+/// released through it).
 ///
 /// Call it before the first allocation to have all memory come from `a`
 /// (in a program whose global allocator is `OxMalloc`, from a function in
 /// `.init_array`, or at the top of `main` before anything allocates).
-/// Returns quietly if the region table is full.
-pub fn set_system_allocator(a: &'static dyn SysAllocator) {
-    register_system(a, false);
+/// Fails with [`InjectError::TooManyRegions`] when the region table is full;
+/// the previous allocator then stays in use.
+pub fn set_system_allocator(a: &'static dyn SysAllocator) -> Result<RegionId, InjectError> {
+    let _g = TABLE_LOCK.lock();
+    let id = register_system(a, 1, "system").ok_or(InjectError::TooManyRegions)?;
+    CURRENT_SYS.store(id as usize, Ordering::Release);
+    Ok(RegionId(id))
 }
 
 /// The allocator that currently supplies fresh memory.
 pub fn system_allocator() -> &'static dyn SysAllocator {
-    match sys_of(CURRENT_SYS.load(Ordering::Acquire)) {
+    match TABLE
+        .get(CURRENT_SYS.load(Ordering::Acquire))
+        .and_then(|s| s.config().sys)
+    {
         Some(a) => a,
         None => &MmapSysAllocator,
     }
 }
 
-fn sys_of(id: usize) -> Option<&'static dyn SysAllocator> {
-    let p = TABLE.get(id)?.sys.load(Ordering::Acquire);
-    // SAFETY: published pointers point into SYS_REFS, whose entries are never
-    // overwritten once set.
-    unsafe { p.as_ref().copied() }
-}
-
+/// The region of the current system allocator, registering the default one
+/// (in its reserved slot 0) at the first call.
 fn current_system() -> Option<u16> {
     let id = CURRENT_SYS.load(Ordering::Acquire);
-    if id != usize::MAX {
+    if id != NO_REGION {
         return Some(id as u16);
     }
-    register_system(&MmapSysAllocator, true)
+    let _g = TABLE_LOCK.lock();
+    let id = CURRENT_SYS.load(Ordering::Acquire);
+    if id != NO_REGION {
+        return Some(id as u16);
+    }
+    let id = register_system(&MmapSysAllocator, 0, "system")?;
+    CURRENT_SYS.store(id as usize, Ordering::Release);
+    Some(id)
+}
+
+/// The region of the fallback `f` of system region `id`, registered at the
+/// first use.
+fn fallback_region(id: u16, f: &'static dyn SysAllocator) -> Option<u16> {
+    let s = &TABLE[id as usize];
+    let r = s.fallback.load(Ordering::Acquire);
+    if r != NO_REGION {
+        return Some(r as u16);
+    }
+    let _g = TABLE_LOCK.lock();
+    let r = s.fallback.load(Ordering::Acquire);
+    if r != NO_REGION {
+        return Some(r as u16);
+    }
+    let r = register_system(f, 1, "system fallback")?;
+    s.fallback.store(r as usize, Ordering::Release);
+    Some(r)
 }
 
 /// Hands the range `[start, start + len)` to oxmalloc.
 ///
-/// Unaligned edges are trimmed to whole 8 KiB pages. No byte of the range is
-/// touched, and metadata grows only as the region is used. A non-exclusive
-/// region feeds the global heap and is used before the system allocator is
-/// asked for more memory.
+/// Unaligned edges are trimmed to whole 8 KiB pages. The range is checked
+/// against `/proc/self/maps` (it must be mapped readable and writable, and of
+/// one kind: private or shared), which also tells what kind of memory it is
+/// and so what releasing it does; where `/proc` cannot be read the range is
+/// taken as it is, and released memory is not assumed to be zero. No byte of
+/// the range is touched, and metadata grows only as the region is used. A
+/// non-exclusive region feeds the global heap and is used before the system
+/// allocator is asked for more memory.
+///
+/// The cost does not depend on the region's size: a 1 TiB reservation is
+/// one line of `/proc/self/maps` and one entry of the address map.
 ///
 /// # Safety
 /// The range must be readable and writable memory that stays mapped for the
-/// rest of the process and that nothing else uses from now on.
+/// rest of the process (or until the region is retired) and that nothing
+/// else uses from now on.
 ///
 /// # Example
 /// ```
@@ -538,79 +552,80 @@ pub unsafe fn inject(
     if b <= a {
         return Err(InjectError::TooSmall);
     }
-    if b > 1usize << ADDRESS_BITS {
+    if b > USER_TOP {
         return Err(InjectError::OutOfRange);
     }
-    let _g = TABLE_LOCK.lock();
-    for s in TABLE.iter().take(HIGH.load(Ordering::Acquire)) {
-        if s.active() && s.kind.load(Ordering::Relaxed) == RegionKind::Injected as u8 {
-            let (s0, s1) = (
-                s.start.load(Ordering::Relaxed),
-                s.start.load(Ordering::Relaxed) + s.len.load(Ordering::Relaxed),
-            );
-            if a < s1 && s0 < b {
-                return Err(InjectError::Overlap);
-            }
-        }
+    let ps = options.page_size;
+    if ps != 0 && (!ps.is_power_of_two() || ps < PAGE_SIZE) {
+        return Err(InjectError::BadPageSize);
     }
-    if PAGEMAP.any_region_in(a >> PAGE_SHIFT, (b - a) >> PAGE_SHIFT) {
-        return Err(InjectError::Overlap);
-    }
+    let mapping = backing::inspect(a, b).map_err(|e| match e {
+        MappingError::Unmapped => InjectError::Unmapped,
+        MappingError::NotWritable => InjectError::NotWritable,
+        MappingError::Mixed => InjectError::MixedBacking,
+    })?;
     let cfg = SlotConfig {
+        kind: RegionKind::Injected,
+        start: a,
+        len: b - a,
         release: options.release,
+        sys: None,
         exclusive: options.exclusive,
         zeroed: options.zeroed,
+        granule: ps.max(mapping.page_size).next_power_of_two(),
         label: options.label,
     };
-    claim_slot(RegionKind::Injected, a, b - a, cfg)
-        .map(RegionId)
-        .ok_or(InjectError::TooManyRegions)
+    let mut map = TABLE_LOCK.lock();
+    if map.overlapping(a, b).is_some() {
+        return Err(InjectError::Overlap);
+    }
+    let id = claim_slot(1, cfg, mapping.backing).ok_or(InjectError::TooManyRegions)?;
+    TABLE[id as usize]
+        .limit
+        .store(options.limit, Ordering::Relaxed);
+    if !matches!(map.insert(a, b, id), Ok(true)) {
+        TABLE[id as usize].state.store(EMPTY, Ordering::Release);
+        return Err(InjectError::NoMemory);
+    }
+    Ok(RegionId(id))
 }
 
-/// The region `ptr` belongs to, if oxmalloc manages it. O(1) for memory from a
-/// system allocator (a pagemap read); for injected memory a scan of the region
-/// table, whose length is bounded by [`MAX_REGIONS`].
+/// The region `ptr` belongs to, if oxmalloc manages it: a search of the
+/// address map, O(log n) in the number of managed ranges.
 pub fn region_of(ptr: *const u8) -> Option<RegionId> {
-    let addr = ptr as usize;
-    let r = PAGEMAP.region(addr >> PAGE_SHIFT);
-    if r != 0 {
-        return Some(RegionId((r - 1) as u16));
-    }
-    for (i, s) in TABLE.iter().enumerate().take(HIGH.load(Ordering::Acquire)) {
-        if s.active() && s.kind.load(Ordering::Relaxed) == RegionKind::Injected as u8 {
-            let s0 = s.start.load(Ordering::Relaxed);
-            if addr >= s0 && addr - s0 < s.len.load(Ordering::Relaxed) {
-                return Some(RegionId(i as u16));
-            }
-        }
-    }
-    None
+    let map = TABLE_LOCK.lock();
+    map.find(ptr as usize).map(|e| RegionId(e.region))
 }
 
-fn info_of(i: usize) -> Option<RegionInfo> {
+/// A snapshot of region `i`'s record. Consistent only when the caller holds
+/// the page-heap lock of the heap the region feeds.
+pub(crate) fn info_of(i: usize) -> Option<RegionInfo> {
     let s = TABLE.get(i)?;
     if !s.active() {
         return None;
     }
     let cfg = s.config();
-    let kind = if s.kind.load(Ordering::Relaxed) == RegionKind::System as u8 {
-        RegionKind::System
-    } else {
-        RegionKind::Injected
-    };
-    let start = s.start.load(Ordering::Relaxed);
-    let len = s.len.load(Ordering::Relaxed);
-    let carved = match kind {
-        RegionKind::System => len,
-        RegionKind::Injected => s.cursor.load(Ordering::Relaxed) - start,
+    let (start, len, carved) = match cfg.kind {
+        RegionKind::System => {
+            let n = s.obtained.load(Ordering::Relaxed);
+            (0, n, n)
+        }
+        RegionKind::Injected => (
+            cfg.start,
+            cfg.len,
+            s.cursor.load(Ordering::Relaxed) - cfg.start,
+        ),
     };
     Some(RegionInfo {
         id: RegionId(i as u16),
-        kind,
+        kind: cfg.kind,
         start,
         len,
         release: cfg.release,
+        backing: s.backing(),
+        page_size: cfg.granule,
         exclusive: cfg.exclusive,
+        limit: s.limit.load(Ordering::Relaxed),
         carved_bytes: carved,
         in_use_bytes: s.in_use.load(Ordering::Relaxed),
         free_bytes: s.free.load(Ordering::Relaxed),
@@ -619,21 +634,12 @@ fn info_of(i: usize) -> Option<RegionInfo> {
     })
 }
 
-/// A snapshot of region `id`.
-pub fn region_info(id: RegionId) -> Option<RegionInfo> {
-    info_of(id.index())
+/// One past the highest region slot ever used.
+pub(crate) fn high() -> usize {
+    HIGH.load(Ordering::Acquire)
 }
 
-/// Calls `f` for every region, without allocating.
-pub fn for_each_region(mut f: impl FnMut(&RegionInfo)) {
-    for i in 0..HIGH.load(Ordering::Acquire) {
-        if let Some(info) = info_of(i) {
-            f(&info);
-        }
-    }
-}
-
-/// Pages handed to a page heap by [`carve`].
+/// Pages handed to a page heap by [`carve_injected`] or [`carve_system`].
 pub(crate) struct Carved {
     /// First page.
     pub start: usize,
@@ -643,6 +649,8 @@ pub(crate) struct Carved {
     pub region: u16,
     /// Known to be zero-filled.
     pub zeroed: bool,
+    /// Carved from a system allocator (counts toward the heap limit).
+    pub system: bool,
 }
 
 /// Which regions a heap may carve from. Every region feeds exactly one heap,
@@ -651,123 +659,222 @@ pub(crate) struct Carved {
 pub(crate) enum Source {
     /// Non-exclusive injected regions, then the system allocator.
     Global,
-    /// Only this (exclusive) region; no fallback.
-    #[cfg_attr(not(test), allow(dead_code))]
-    Bound(u16),
+    /// Only the exclusive regions bound to the heap in this slot.
+    Bound(usize),
 }
 
-/// Carves at least `npages` (preferably `want` pages) for a heap fed by
-/// `source`, or `None` when no region has room and the system allocator fails.
-pub(crate) fn carve(source: Source, npages: usize, want: usize) -> Option<Carved> {
-    for (i, s) in TABLE.iter().enumerate().take(HIGH.load(Ordering::Acquire)) {
-        if !s.active() || s.kind.load(Ordering::Relaxed) != RegionKind::Injected as u8 {
+/// Carves at least `npages` (preferably `want`) pages of an injected region
+/// that feeds `source`, or `None` when none has room.
+pub(crate) fn carve_injected(source: Source, npages: usize, want: usize) -> Option<Carved> {
+    for (i, s) in TABLE.iter().enumerate().take(high()) {
+        if !s.active() {
             continue;
         }
         let cfg = s.config();
+        if cfg.kind != RegionKind::Injected {
+            continue;
+        }
         let ours = match source {
             Source::Global => !cfg.exclusive,
-            Source::Bound(id) => id as usize == i,
+            Source::Bound(slot) => cfg.exclusive && s.heap.load(Ordering::Acquire) == slot,
         };
         if !ours {
             continue;
         }
-        let end = s.start.load(Ordering::Relaxed) + s.len.load(Ordering::Relaxed);
-        let mut cur = s.cursor.load(Ordering::Relaxed);
-        loop {
-            let left = (end - cur) >> PAGE_SHIFT;
-            if left < npages {
+        let mut end = cfg.start + cfg.len;
+        let limit = s.limit.load(Ordering::Relaxed);
+        if limit != 0 {
+            end = end.min(cfg.start.saturating_add(limit & !(PAGE_SIZE - 1)));
+        }
+        let cur = s.cursor.load(Ordering::Relaxed);
+        let left = end.saturating_sub(cur) >> PAGE_SHIFT;
+        if left < npages {
+            continue;
+        }
+        let n = want.max(npages).min(left);
+        // The cursor moves only under the page-heap lock of the heap the
+        // region feeds, which the caller holds.
+        s.cursor.store(cur + (n << PAGE_SHIFT), Ordering::Relaxed);
+        return Some(Carved {
+            start: cur >> PAGE_SHIFT,
+            npages: n,
+            region: i as u16,
+            zeroed: cfg.zeroed,
+            system: false,
+        });
+    }
+    None
+}
+
+/// Carves at least `npages` (preferably `want`) pages from the system
+/// allocator, asking for `want` first and then for exactly `npages`, then the
+/// same of its fallback (and the fallback's fallback). `None` when all of them
+/// fail.
+pub(crate) fn carve_system(npages: usize, want: usize) -> Option<Carved> {
+    let mut id = current_system()?;
+    loop {
+        let sys = TABLE[id as usize].config().sys?;
+        let align = sys.page_size().max(PAGE_SIZE).next_power_of_two();
+        for n in [want.max(npages), npages] {
+            let Some(bytes) = n.checked_mul(PAGE_SIZE) else {
+                continue;
+            };
+            let got = {
+                let _guard = os::CallbackGuard::enter(os::Callback::SysAlloc);
+                sys.alloc(bytes, align)
+            };
+            if let Some(got) = got {
+                return register_chunk(id, sys, got, bytes);
+            }
+            if n == npages {
                 break;
             }
-            let n = want.max(npages).min(left);
-            let next = cur + (n << PAGE_SHIFT);
-            match s
-                .cursor
-                .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    return Some(Carved {
-                        start: cur >> PAGE_SHIFT,
-                        npages: n,
-                        region: i as u16,
-                        zeroed: cfg.zeroed,
-                    })
-                }
-                Err(c) => cur = c,
-            }
         }
+        id = fallback_region(id, sys.fallback()?)?;
     }
-    if let Source::Bound(_) = source {
-        return None;
-    }
-    let id = current_system()?;
-    let sys = sys_of(id as usize)?;
-    let bytes = want.max(npages).checked_mul(PAGE_SIZE)?;
-    let got = sys.alloc(bytes, PAGE_SIZE)?;
+}
+
+/// Records a chunk `got` (asked: `bytes`) of system region `id`.
+fn register_chunk(
+    id: u16,
+    sys: &dyn SysAllocator,
+    got: NonNull<[u8]>,
+    bytes: usize,
+) -> Option<Carved> {
     let addr = got.as_ptr() as *mut u8 as usize;
     let len = got.len() & !(PAGE_SIZE - 1);
-    if !addr.is_multiple_of(PAGE_SIZE) || len < bytes || addr + len > 1usize << ADDRESS_BITS {
+    if !addr.is_multiple_of(PAGE_SIZE) || len < bytes || addr.checked_add(len)? > USER_TOP {
         os::fatal(format_args!(
-            "system allocator returned misaligned or short memory (address {:#x})",
-            addr
+            "system allocator returned misaligned or short memory (address {addr:#x}, {len} bytes, {bytes} asked)"
         ));
     }
     let (start, n) = (addr >> PAGE_SHIFT, len >> PAGE_SHIFT);
+    {
+        let mut map = TABLE_LOCK.lock();
+        match map.insert(addr, addr + len, id) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(o) => os::fatal(format_args!(
+                "system allocator returned memory oxmalloc already manages (address {addr:#x}, {len} bytes, overlapping region {} at {:#x})",
+                o.0.region, o.0.start
+            )),
+        }
+    }
     if !PAGEMAP.ensure(start, n) {
         return None;
     }
-    PAGEMAP.set_region(start, n, id as usize + 1);
-    TABLE[id as usize].len.fetch_add(len, Ordering::Relaxed);
+    TABLE[id as usize].obtained.fetch_add(len, Ordering::Relaxed);
     Some(Carved {
         start,
         npages: n,
         region: id,
         zeroed: sys.zeroed(),
+        system: true,
     })
 }
 
-/// Releases the backing of a free range of region `id` by its policy.
-/// Returns `Some(zeroed)` when released (and whether it now reads as zero),
-/// `None` when the policy keeps it.
-pub(crate) fn release(id: u16, addr: usize, len: usize) -> Option<bool> {
+/// The release granularity of region `id` in pages.
+pub(crate) fn granule_pages(id: u16) -> usize {
+    TABLE[id as usize].config().granule >> PAGE_SHIFT
+}
+
+/// True when region `id` is a system region (its memory counts toward the
+/// heap limit).
+pub(crate) fn is_system(id: u16) -> bool {
+    TABLE[id as usize].config().kind == RegionKind::System
+}
+
+/// True when free pages of region `id` can never be released (its policy
+/// keeps them).
+pub(crate) fn never_releases(id: u16) -> bool {
     let s = &TABLE[id as usize];
-    // SAFETY: page heap memory is never at address 0.
-    let p = unsafe { NonNull::new_unchecked(addr as *mut u8) };
-    if s.kind.load(Ordering::Relaxed) == RegionKind::System as u8 {
-        let sys = sys_of(id as usize)?;
-        // SAFETY: the page heap passes only free ranges of this allocator.
-        return unsafe { sys.release(p, len) }.then_some(sys.zeroed());
+    let cfg = s.config();
+    cfg.kind == RegionKind::Injected && cfg.release.never_releases(s.backing())
+}
+
+/// Releases the backing of a free range of region `id` (aligned to its
+/// granule) by its policy.
+pub(crate) fn release(id: u16, addr: usize, len: usize) -> ReleaseOutcome {
+    let s = &TABLE[id as usize];
+    let cfg = s.config();
+    let _guard = os::CallbackGuard::enter(os::Callback::Release);
+    if let Some(sys) = cfg.sys {
+        // SAFETY: page heap memory is never at address 0; the page heap
+        // passes only free ranges of this allocator's memory.
+        return unsafe { sys.release(NonNull::new_unchecked(addr as *mut u8), len) };
     }
-    let policy = s.config().release;
     // SAFETY: the page heap passes only free ranges inside the region.
-    let ok = unsafe {
-        match policy {
-            Release::Never => false,
-            Release::DontNeed => os::advise(addr as *mut u8, len, libc::MADV_DONTNEED),
-            Release::Free => os::advise(addr as *mut u8, len, libc::MADV_FREE),
-            Release::Remove => os::advise(addr as *mut u8, len, libc::MADV_REMOVE),
-            Release::Custom(h) => h.release(p, len),
-        }
-    };
-    ok.then_some(policy.zeroes())
+    unsafe { cfg.release.apply(s.backing(), addr, len) }
 }
 
 /// Readies a released range for use again.
 pub(crate) fn commit(id: u16, addr: usize, len: usize) -> bool {
-    match sys_of(id as usize) {
+    let cfg = TABLE[id as usize].config();
+    let _guard = os::CallbackGuard::enter(os::Callback::Commit);
+    match cfg.sys {
         // SAFETY: the page heap passes ranges of this allocator's memory;
         // addresses of page heap memory are never 0.
         Some(sys) => unsafe { sys.commit(NonNull::new_unchecked(addr as *mut u8), len) },
-        None => true,
+        None => cfg.release.commit(addr, len),
     }
 }
 
-/// The slot of the heap region `id` feeds (0: the global heap).
+/// The slot of the heap region `id` feeds (0: the global heap; `UNBOUND` for
+/// an exclusive region no heap is bound to).
 pub(crate) fn heap_slot(id: u16) -> usize {
     let s = &TABLE[id as usize];
-    if s.kind.load(Ordering::Relaxed) == RegionKind::System as u8 || !s.config().exclusive {
+    let cfg = s.config();
+    if cfg.kind == RegionKind::System || !cfg.exclusive {
         return 0;
     }
     s.heap.load(Ordering::Acquire)
+}
+
+/// Why a region cannot be bound to a heap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BindError {
+    /// No such region.
+    Unknown,
+    /// The region is not exclusive.
+    NotExclusive,
+    /// Another heap is bound to it.
+    AlreadyBound,
+}
+
+/// Binds exclusive region `id` to the heap in `slot`.
+pub(crate) fn bind(id: RegionId, slot: usize) -> Result<(), BindError> {
+    let _g = TABLE_LOCK.lock();
+    let s = TABLE.get(id.index()).ok_or(BindError::Unknown)?;
+    if !s.active() {
+        return Err(BindError::Unknown);
+    }
+    let cfg = s.config();
+    if cfg.kind != RegionKind::Injected || !cfg.exclusive {
+        return Err(BindError::NotExclusive);
+    }
+    s.heap
+        .compare_exchange(UNBOUND, slot, Ordering::AcqRel, Ordering::Acquire)
+        .map(|_| ())
+        .map_err(|_| BindError::AlreadyBound)
+}
+
+/// The range `[start, cursor)` carved so far of injected region `id`.
+pub(crate) fn carved_range(id: u16) -> (usize, usize) {
+    let s = &TABLE[id as usize];
+    (s.config().start, s.cursor.load(Ordering::Relaxed))
+}
+
+/// Removes injected region `id` from the table and the address map (its
+/// spans must be gone from the pagemap already); its slot is reused. Returns
+/// the range it covered.
+pub(crate) fn remove(id: u16) -> (usize, usize) {
+    let mut map = TABLE_LOCK.lock();
+    let s = &TABLE[id as usize];
+    let cfg = s.config();
+    map.remove_region(id);
+    s.heap.store(UNBOUND, Ordering::Relaxed);
+    s.state.store(EMPTY, Ordering::Release);
+    (cfg.start, cfg.len)
 }
 
 /// Moves `bytes` of region `id` between its counters.

@@ -5,9 +5,9 @@
 
 use crate::page_heap::MAX_EXACT_PAGES;
 use crate::pagemap::PAGEMAP;
-use crate::region::{for_each_region, RegionInfo};
+use crate::region::RegionInfo;
 use crate::size_class::{NUM_CLASSES, PAGE_SIZE};
-use crate::stats::{class_stats, free_span_lengths, stats, Stats};
+use crate::stats::{class_stats, for_each_region, free_span_lengths, stats, Stats};
 use core::fmt::{Result, Write};
 
 const MIB: f64 = (1 << 20) as f64;

@@ -51,6 +51,15 @@ impl Settings {
         }
     }
 
+    /// The defaults, with the incremental scavenger off (for tests that count
+    /// free spans).
+    #[cfg(test)]
+    pub(crate) const fn without_scavenger() -> Self {
+        let mut s = Self::new();
+        s.release_rate_milli = AtomicUsize::new(0);
+        s
+    }
+
     /// Puts every setting back to its default (for a heap record reused).
     pub(crate) fn reset(&self) {
         self.set_release_rate_milli(DEFAULT_RELEASE_RATE_MILLI);

@@ -53,6 +53,9 @@ pub struct Span {
     /// The pages are known to read as zero (fresh, or released by a policy
     /// that zeroes). Cleared once handed out and written.
     pub zeroed: bool,
+    /// Free spans: the memory is never offered for release (the region's
+    /// policy keeps it, or a release did nothing).
+    pub pinned: bool,
     /// Free spans: the page heap's release epoch when the newest of its pages
     /// was freed (for time-based release).
     pub freed_epoch: u32,
@@ -101,6 +104,7 @@ pub fn new_span(start: usize, npages: usize, region: u16, state: SpanState) -> O
             state,
             region,
             zeroed: false,
+            pinned: false,
             freed_epoch: 0,
         })
     };

@@ -9,6 +9,7 @@
 use crate::heap::global;
 use crate::meta;
 use crate::page_heap::MAX_EXACT_PAGES;
+use crate::region::{self, RegionId, RegionInfo};
 use crate::size_class::{CLASSES, PAGE_SIZE};
 
 /// A snapshot of the global heap's figures, in bytes unless named otherwise.
@@ -150,6 +151,33 @@ pub(crate) fn free_span_lengths(mut f: impl FnMut(usize, usize, usize)) {
     }
     for (n, &(a, b)) in counts.iter().enumerate().skip(1) {
         f(n, a, b);
+    }
+}
+
+/// A snapshot of region `id`: consistent (carved = in use + free + released),
+/// taken under the lock of the heap the region feeds.
+pub fn region_info(id: RegionId) -> Option<RegionInfo> {
+    let slot = region::heap_slot(id.0);
+    match crate::heap::by_slot(slot) {
+        Some(h) => {
+            let _g = h.pages.lock();
+            region::info_of(id.index())
+        }
+        // An exclusive region no heap is bound to: nothing changes it.
+        None => region::info_of(id.index()),
+    }
+}
+
+/// Calls `f` for every region with a consistent snapshot of it, without
+/// allocating. No lock is held while `f` runs, so it may allocate.
+pub fn for_each_region(mut f: impl FnMut(&RegionInfo)) {
+    for i in 0..region::high() {
+        let Some(id) = RegionId::from_index(i) else {
+            continue;
+        };
+        if let Some(info) = region_info(id) {
+            f(&info);
+        }
     }
 }
 

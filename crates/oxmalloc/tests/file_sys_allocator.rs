@@ -16,7 +16,7 @@ fn memfd_backed_heap() {
         FILE.open(FileSource::Memfd, 0, None),
         Err(FileError::AlreadyOpen)
     );
-    oxmalloc::set_system_allocator(&FILE);
+    oxmalloc::set_system_allocator(&FILE).unwrap();
 
     let layout = Layout::from_size_align(16 << 20, 16).unwrap();
     // SAFETY: non-zero layout.
@@ -40,7 +40,7 @@ fn memfd_backed_heap() {
 
     // A capped file with no fallback: allocation fails past the limit.
     CAPPED.open(FileSource::Memfd, 4 << 20, None).unwrap();
-    oxmalloc::set_system_allocator(&CAPPED);
+    oxmalloc::set_system_allocator(&CAPPED).unwrap();
     let big = Layout::from_size_align(64 << 20, 16).unwrap();
     // SAFETY: non-zero layout.
     assert!(unsafe { OxMalloc.alloc(big) }.is_null());

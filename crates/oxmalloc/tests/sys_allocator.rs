@@ -21,7 +21,7 @@ unsafe impl SysAllocator for Flaky {
         }
         MmapSysAllocator.alloc(size, align)
     }
-    unsafe fn release(&self, ptr: NonNull<u8>, len: usize) -> bool {
+    unsafe fn release(&self, ptr: NonNull<u8>, len: usize) -> oxmalloc::ReleaseOutcome {
         self.releases.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded from the caller.
         unsafe { MmapSysAllocator.release(ptr, len) }
@@ -36,7 +36,7 @@ static FLAKY: Flaky = Flaky {
 
 #[test]
 fn custom_allocator_is_used_fails_cleanly_and_recovers() {
-    oxmalloc::set_system_allocator(&FLAKY);
+    oxmalloc::set_system_allocator(&FLAKY).unwrap();
     assert!(std::ptr::addr_eq(
         system_allocator(),
         &FLAKY as &dyn SysAllocator

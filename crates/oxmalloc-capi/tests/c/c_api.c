@@ -131,8 +131,8 @@ static void test_inject(void) {
 static void test_system_allocator(void) {
     struct oxmalloc_sys_allocator a;
     memset(&a, 0, sizeof a);
-    CHECK(oxmalloc_set_system_allocator(&a) == -1); /* alloc is required */
-    CHECK(oxmalloc_set_system_allocator(NULL) == -1);
+    CHECK(oxmalloc_set_system_allocator(&a) == OXMALLOC_INJECT_BAD_OPTIONS); /* alloc is required */
+    CHECK(oxmalloc_set_system_allocator(NULL) == OXMALLOC_INJECT_BAD_OPTIONS);
     a.alloc = my_sys_alloc;
     a.zeroed = 1;
     a.ctx = &sys_calls;
