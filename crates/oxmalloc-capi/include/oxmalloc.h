@@ -180,6 +180,74 @@ int oxmalloc_region_of(const void *p, unsigned *id);
 void oxmalloc_for_each_region(void (*fn)(const struct oxmalloc_region_info *info, void *ctx),
                               void *ctx);
 
+/* ---- Heaps bound to regions ---------------------------------------------- */
+
+/* A heap that allocates only from the exclusive regions bound to it: when
+ * they are full, allocation fails (no fallback to the OS or to malloc's
+ * heap). Its objects may be freed with plain free(), from any thread, or
+ * with oxmalloc_heap_free (faster: it uses the calling thread's cache of the
+ * heap). Allocation is thread-safe; retiring and destroying a heap must not
+ * race with anything else using it. */
+struct oxmalloc_heap;
+
+/* A heap bound to exclusive region `region`; NULL with errno = ENOENT (no
+ * such region, or retired), EINVAL (not exclusive), EBUSY (another heap is
+ * bound to it) or ENOMEM (too many heaps). */
+struct oxmalloc_heap *oxmalloc_heap_new_in(unsigned region);
+
+/* Gives the heap another exclusive region: 0, or an errno value as above
+ * (ENOMEM: the heap has 64 regions). */
+int oxmalloc_heap_add_region(struct oxmalloc_heap *heap, unsigned region);
+
+/* malloc, calloc, memalign and realloc within the heap: NULL with
+ * errno = ENOMEM when its regions are full. realloc(heap, NULL, n) allocates,
+ * realloc(heap, p, 0) frees and returns NULL; a block that must move moves
+ * to a new block of this heap. */
+void *oxmalloc_heap_malloc(struct oxmalloc_heap *heap, size_t size);
+void *oxmalloc_heap_calloc(struct oxmalloc_heap *heap, size_t n, size_t size);
+void *oxmalloc_heap_memalign(struct oxmalloc_heap *heap, size_t alignment, size_t size);
+void *oxmalloc_heap_realloc(struct oxmalloc_heap *heap, void *p, size_t size);
+
+/* Frees p (NULL: nothing) through the calling thread's cache of the heap;
+ * free(p) does the same job through the heap's shared lists. */
+void oxmalloc_heap_free(struct oxmalloc_heap *heap, void *p);
+
+/* A consistent snapshot of a heap: carved_bytes = in_use_bytes + free_bytes
+ * + central_bytes + cached_bytes + released_bytes. */
+struct oxmalloc_heap_stats {
+    size_t in_use_bytes;   /* in objects the program holds */
+    size_t free_bytes;     /* free pages backed by memory */
+    size_t central_bytes;  /* free objects in the heap's shared lists */
+    size_t cached_bytes;   /* free objects in threads' caches of the heap */
+    size_t released_bytes; /* free pages whose memory was released */
+    size_t carved_bytes;   /* carved from the heap's regions */
+    size_t thread_caches;  /* threads with a cache of the heap */
+    size_t regions;        /* regions bound to the heap */
+};
+
+/* Fills *stats; 0, or EINVAL when stats is NULL. */
+int oxmalloc_heap_stats(struct oxmalloc_heap *heap, struct oxmalloc_heap_stats *stats);
+
+/* A range handed back by oxmalloc_heap_retire: the caller may unmap it. */
+struct oxmalloc_range {
+    void *start;
+    size_t len;
+};
+
+/* Retires the heap once nothing in it is live: every thread's cached
+ * objects of the heap are drained, its regions leave oxmalloc (their slots
+ * are reused) and their ranges are written to ranges[0..cap) (*count, if
+ * not NULL, gets how many there are); the heap is gone. Returns 0, or EBUSY
+ * when objects are live: *count then gets the live bytes, and the heap stays
+ * usable. Afterwards free() of a pointer into the ranges stops the program
+ * ("does not own"). */
+int oxmalloc_heap_retire(struct oxmalloc_heap *heap, struct oxmalloc_range *ranges, size_t cap,
+                         size_t *count);
+
+/* Frees every object of the heap at once, in time proportional to its
+ * spans; the heap stays usable, on the same pages. */
+void oxmalloc_heap_destroy(struct oxmalloc_heap *heap);
+
 /* ---- gperftools' MallocExtension (malloc_extension_c.h) ------------------ */
 
 /* Properties: generic.current_allocated_bytes, generic.heap_size,

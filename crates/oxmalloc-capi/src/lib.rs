@@ -7,6 +7,7 @@
 //! | [`cxx`] | every standard C++ `operator new` / `operator delete`, by Itanium name |
 //! | [`extension`] | gperftools' `MallocExtension_*` functions and `nallocx` |
 //! | [`regions`] | the region API of `include/oxmalloc.h` (`oxmalloc_inject`, …) |
+//! | [`heaps`] | heaps bound to regions (`oxmalloc_heap_new_in`, …) |
 //! | [`exit_report`] | `MALLOCSTATS=1\|2`: the allocator report on standard error at exit |
 //! | `fatal` | stopping the program with a message, never allocating (and the panic hook) |
 //!
@@ -32,6 +33,7 @@ pub mod cxx;
 pub mod exit_report;
 pub mod extension;
 mod fatal;
+pub mod heaps;
 pub mod malloc;
 pub mod regions;
 mod slots;

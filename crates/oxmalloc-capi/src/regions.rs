@@ -28,8 +28,9 @@ const RELEASE_CUSTOM: c_int = 4;
 const RELEASE_DONTNEED: c_int = 5;
 
 /// `enum oxmalloc_released`: what a C release function reports.
+/// (`OXMALLOC_RELEASED_UNDEFINED`, 1, and any other value: released, contents
+/// undefined.)
 const RELEASED_KEPT: c_int = 0;
-const RELEASED_UNDEFINED: c_int = 1;
 const RELEASED_ZEROED: c_int = 2;
 
 /// `enum oxmalloc_inject_result`: what [`oxmalloc_inject`] returns.
@@ -151,6 +152,7 @@ fn outcome(code: c_int) -> ReleaseOutcome {
     match code {
         RELEASED_KEPT => ReleaseOutcome::Kept,
         RELEASED_ZEROED => ReleaseOutcome::Zeroed,
+        // RELEASED_UNDEFINED, and any value the header does not name.
         _ => ReleaseOutcome::Released,
     }
 }

@@ -62,6 +62,16 @@ const SYMBOLS: &[&str] = &[
     "oxmalloc_region_info",
     "oxmalloc_region_of",
     "oxmalloc_for_each_region",
+    "oxmalloc_heap_new_in",
+    "oxmalloc_heap_add_region",
+    "oxmalloc_heap_malloc",
+    "oxmalloc_heap_calloc",
+    "oxmalloc_heap_memalign",
+    "oxmalloc_heap_realloc",
+    "oxmalloc_heap_free",
+    "oxmalloc_heap_stats",
+    "oxmalloc_heap_retire",
+    "oxmalloc_heap_destroy",
 ];
 
 /// The defined, exported function symbols of an ELF file.

@@ -77,12 +77,18 @@ impl AddressMap {
 
     /// Adds `[start, end)` for `region`, merging it with adjacent entries of
     /// the same region. False when metadata ran out; `Err` when it overlaps.
-    pub(crate) fn insert(&mut self, start: usize, end: usize, region: u16) -> Result<bool, Overlap> {
+    pub(crate) fn insert(
+        &mut self,
+        start: usize,
+        end: usize,
+        region: u16,
+    ) -> Result<bool, Overlap> {
         if let Some(e) = self.overlapping(start, end) {
             return Err(Overlap(e));
         }
         let i = self.first_ending_after(start);
-        let merge_left = i > 0 && self.slice()[i - 1].end == start && self.slice()[i - 1].region == region;
+        let merge_left =
+            i > 0 && self.slice()[i - 1].end == start && self.slice()[i - 1].region == region;
         let merge_right =
             i < self.len && self.slice()[i].start == end && self.slice()[i].region == region;
         // SAFETY: indices below `len` are initialised entries.
@@ -116,26 +122,6 @@ impl AddressMap {
                 self.remove_at(i);
             } else {
                 i += 1;
-            }
-        }
-    }
-
-    /// Calls `f` for every entry of `region`, in address order.
-    pub(crate) fn for_each_of(&self, region: u16, mut f: impl FnMut(Entry)) {
-        for e in self.slice().iter().filter(|e| e.region == region) {
-            f(*e);
-        }
-    }
-
-    /// Gives every entry of region `from` to region `to` (entries stay
-    /// separate: adjacent ones of `to` are not merged, which only costs a
-    /// longer table).
-    pub(crate) fn retag(&mut self, from: u16, to: u16) {
-        for i in 0..self.len {
-            // SAFETY: an initialised entry.
-            let e = unsafe { &mut *self.entries.add(i) };
-            if e.region == from {
-                e.region = to;
             }
         }
     }
@@ -195,7 +181,5 @@ mod tests {
         assert_eq!(m.find(1_000_000 + 5_000 + 7), None);
         m.remove_region(9);
         assert_eq!(m.slice().len(), 2);
-        m.retag(1, 4);
-        assert_eq!(m.find(120).map(|e| e.region), Some(4));
     }
 }

@@ -87,7 +87,6 @@ pub(crate) fn inspect(start: usize, end: usize) -> Result<Mapping, MappingError>
         });
     }
     let mut scan = Scan {
-        start,
         end,
         covered: start,
         kind: None,
@@ -98,13 +97,7 @@ pub(crate) fn inspect(start: usize, end: usize) -> Result<Mapping, MappingError>
     let mut have = 0;
     'read: loop {
         // SAFETY: reading into the free tail of our buffer.
-        let n = unsafe {
-            libc::read(
-                fd,
-                buf[have..].as_mut_ptr().cast(),
-                buf.len() - have,
-            )
-        };
+        let n = unsafe { libc::read(fd, buf[have..].as_mut_ptr().cast(), buf.len() - have) };
         if n < 0 && os::errno() == libc::EINTR {
             continue;
         }
@@ -147,7 +140,6 @@ pub(crate) fn inspect(start: usize, end: usize) -> Result<Mapping, MappingError>
 
 /// The state of a walk over `/proc/self/maps`.
 struct Scan {
-    start: usize,
     end: usize,
     /// Everything below this is known to be mapped (from `start` on).
     covered: usize,
@@ -159,9 +151,7 @@ struct Scan {
 impl Scan {
     /// Takes one line; false when the walk is over.
     fn line(&mut self, line: &[u8]) -> bool {
-        let mut fields = line
-            .split(|&b| b == b' ')
-            .filter(|f| !f.is_empty());
+        let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
         let (Some(range), Some(perms), Some(_off), Some(_dev), Some(inode)) = (
             fields.next(),
             fields.next(),
@@ -175,7 +165,8 @@ impl Scan {
         let Some(dash) = range.iter().position(|&b| b == b'-') else {
             return true;
         };
-        let (Some(lo), Some(hi)) = (parse_hex(&range[..dash]), parse_hex(&range[dash + 1..])) else {
+        let (Some(lo), Some(hi)) = (parse_hex(&range[..dash]), parse_hex(&range[dash + 1..]))
+        else {
             return true;
         };
         if hi <= self.covered {
@@ -235,7 +226,11 @@ fn huge_page_size(path: &[u8]) -> usize {
     let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
         return PAGE_SIZE;
     };
-    let dir = if slash == 0 { &path[..1] } else { &path[..slash] };
+    let dir = if slash == 0 {
+        &path[..1]
+    } else {
+        &path[..slash]
+    };
     let mut cpath = [0u8; 512];
     if dir.len() >= cpath.len() {
         return PAGE_SIZE;
@@ -297,9 +292,15 @@ fn default_huge_page_size() -> usize {
     };
     let digits: &[u8] = {
         let rest = &text[at + key.len()..];
-        let b = rest.iter().position(|c| c.is_ascii_digit()).unwrap_or(rest.len());
+        let b = rest
+            .iter()
+            .position(|c| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let rest = &rest[b..];
-        let e = rest.iter().position(|c| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let e = rest
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         &rest[..e]
     };
     os::parse_usize(digits).map_or(FALLBACK, |kib| kib << 10)
@@ -346,7 +347,10 @@ mod tests {
     fn kinds() {
         let len = 1 << 20;
         let a = map(libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, len);
-        assert_eq!(inspect(a, a + len).unwrap().backing, Backing::PrivateAnonymous);
+        assert_eq!(
+            inspect(a, a + len).unwrap().backing,
+            Backing::PrivateAnonymous
+        );
         let s = map(libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, len);
         assert_eq!(inspect(s, s + len).unwrap().backing, Backing::Shared);
         // SAFETY: a NUL-terminated name.
@@ -373,6 +377,9 @@ mod tests {
         // SAFETY: our own mapping.
         unsafe { libc::mprotect(r as *mut _, len, libc::PROT_NONE) };
         assert_eq!(inspect(r, r + len), Err(MappingError::NotWritable));
-        assert_eq!(inspect(1 << 46, (1 << 46) + len), Err(MappingError::Unmapped));
+        assert_eq!(
+            inspect(1 << 46, (1 << 46) + len),
+            Err(MappingError::Unmapped)
+        );
     }
 }

@@ -7,8 +7,8 @@
 //! Lock order: a central list's lock, then the page-heap lock.
 
 use crate::page_heap::PageHeap;
-use crate::settings::Settings;
 use crate::pagemap::PAGEMAP;
+use crate::settings::Settings;
 use crate::size_class::{ClassInfo, CLASSES, PAGE_SHIFT};
 use crate::span::{FreeObject, Span, SpanList};
 use crate::sync::Mutex;
@@ -60,6 +60,7 @@ impl CentralFreeList {
         n: usize,
         pages: &Mutex<PageHeap>,
         settings: &Settings,
+        tag_pages: bool,
     ) -> Range {
         let info = CLASSES[c];
         let mut g = self.inner.lock();
@@ -71,7 +72,7 @@ impl CentralFreeList {
         while r.count < n {
             let mut s = g.nonempty.head;
             if s.is_null() {
-                s = populate(c, &info, pages, settings);
+                s = populate(c, &info, pages, settings, tag_pages);
                 if s.is_null() {
                     break;
                 }
@@ -121,19 +122,23 @@ impl CentralFreeList {
         let mut g = self.inner.lock();
         for _ in 0..count {
             let obj = head;
-            // SAFETY: caller guarantees `count` linked free objects; every
-            // page of a small-object span maps to that span.
+            // The object is checked against the pagemap before it is read:
+            // a corrupted list (a double free, a write after free) stops
+            // here with a message instead of a fault inside the allocator.
+            let s = object_span(obj, c);
+            // SAFETY: `obj` is the start of an object of class `c` of span
+            // `s` (checked above): a free object whose first word links on;
+            // every page of a small-object span maps to that span.
             unsafe {
                 head = (*obj).next;
-                let s = PAGEMAP.get(obj as usize >> PAGE_SHIFT);
-                if s.is_null() || (*s).class as usize != c {
-                    crate::os::fatal(format_args!(
-                        "free of a pointer oxmalloc does not own (address {:#x})",
-                        obj as usize
-                    ));
-                }
                 if !has_object(&*s, &info) {
                     g.nonempty.push(s);
+                }
+                if (*s).allocated == 0 {
+                    crate::os::fatal(format_args!(
+                        "free of an object freed twice (address {:#x})",
+                        obj as usize
+                    ));
                 }
                 (*obj).next = (*s).objects;
                 (*s).objects = obj;
@@ -150,6 +155,14 @@ impl CentralFreeList {
                 }
             }
         }
+    }
+
+    /// Forgets every span (they are reclaimed by the page heap).
+    pub fn clear(&self) {
+        let mut g = self.inner.lock();
+        g.nonempty = SpanList::new();
+        g.free_objects = 0;
+        g.spans = 0;
     }
 
     /// Objects available in this class's spans, and the spans held.
@@ -186,12 +199,15 @@ impl Default for CentralFreeList {
     }
 }
 
-/// A new span of class `c`, with every page registered in the pagemap.
+/// A new span of class `c`, with every page registered in the pagemap (and
+/// its class recorded there when `tag_pages`: for the global heap, whose
+/// frees find the class that way).
 fn populate(
     c: usize,
     info: &ClassInfo,
     pages: &Mutex<PageHeap>,
     settings: &Settings,
+    tag_pages: bool,
 ) -> *mut Span {
     let s = pages.lock().alloc(info.pages, settings);
     if s.is_null() {
@@ -205,8 +221,35 @@ fn populate(
         (*s).allocated = 0;
         for p in (*s).start..(*s).end_page() {
             PAGEMAP.set(p, s);
-            PAGEMAP.set_class(p, c);
+            if tag_pages {
+                PAGEMAP.set_class(p, c);
+            }
         }
+    }
+    s
+}
+
+/// The span of free object `obj` of class `c`: stops the program when `obj`
+/// is not the start of an object of class `c` in a span in use.
+fn object_span(obj: *mut FreeObject, c: usize) -> *mut Span {
+    let addr = obj as usize;
+    let page = addr >> PAGE_SHIFT;
+    let s = PAGEMAP.get(page);
+    // SAFETY: pagemap entries point at span records, which are never
+    // unmapped.
+    let ok = !s.is_null()
+        && unsafe {
+            let sp = &*s;
+            sp.class as usize == c
+                && sp.state == crate::span::SpanState::InUse
+                && sp.start <= page
+                && page < sp.end_page()
+                && (addr - sp.addr()).is_multiple_of(CLASSES[c].size)
+        };
+    if !ok {
+        crate::os::fatal(format_args!(
+            "free of a pointer oxmalloc does not own, or of an object freed twice (address {addr:#x})"
+        ));
     }
     s
 }

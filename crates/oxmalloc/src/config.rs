@@ -121,9 +121,15 @@ fn install_memfs(path: &'static [u8]) {
     let why = match MEMFS.open(source, limit, fallback) {
         Ok(()) => match set_system_allocator(&MEMFS) {
             Ok(_) => return,
-            Err(e) => writeln!(os::FdWriter(2), "oxmalloc: OXMALLOC_MEMFS_PATH ignored: {e}"),
+            Err(e) => writeln!(
+                os::FdWriter(2),
+                "oxmalloc: OXMALLOC_MEMFS_PATH ignored: {e}"
+            ),
         },
-        Err(e) => writeln!(os::FdWriter(2), "oxmalloc: OXMALLOC_MEMFS_PATH ignored: {e}"),
+        Err(e) => writeln!(
+            os::FdWriter(2),
+            "oxmalloc: OXMALLOC_MEMFS_PATH ignored: {e}"
+        ),
     };
     let _ = why;
 }

@@ -182,7 +182,7 @@ pub fn for_each_span(mut f: impl FnMut(&SpanRange)) {
                 SpanState::Released => RangeState::Released,
             },
             class: s.class as usize,
-            region: RegionId(s.region),
+            region: RegionId::current(s.region),
         });
         s.npages
     });

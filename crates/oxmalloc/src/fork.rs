@@ -13,6 +13,7 @@ pub(crate) fn register() {
 }
 
 unsafe extern "C" fn prepare() {
+    heap::fork_lock();
     for slot in 0..MAX_HEAPS {
         if let Some(h) = heap::by_slot(slot) {
             h.lock_all();
@@ -50,5 +51,6 @@ unsafe fn release() {
                 h.unlock_all();
             }
         }
+        heap::fork_unlock();
     }
 }

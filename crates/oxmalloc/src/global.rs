@@ -56,6 +56,78 @@ unsafe impl GlobalAlloc for OxMalloc {
     }
 }
 
+// SAFETY: as for `GlobalAlloc`: blocks satisfy their layouts and are unique
+// until freed.
+unsafe impl allocator_api2::alloc::Allocator for OxMalloc {
+    #[inline]
+    fn allocate(
+        &self,
+        layout: Layout,
+    ) -> Result<ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        ptr::NonNull::new(alloc(layout.size(), layout.align()))
+            .map(|p| ptr::NonNull::slice_from_raw_parts(p, layout.size()))
+            .ok_or(allocator_api2::alloc::AllocError)
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, p: ptr::NonNull<u8>, _layout: Layout) {
+        // SAFETY: a live allocation of oxmalloc's (caller).
+        unsafe { free(p.as_ptr()) }
+    }
+
+    unsafe fn grow(
+        &self,
+        p: ptr::NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.resize(p, old, new) }
+    }
+
+    unsafe fn shrink(
+        &self,
+        p: ptr::NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.resize(p, old, new) }
+    }
+}
+
+impl OxMalloc {
+    /// `Allocator::grow` and `shrink`: a realloc when the alignment stays,
+    /// else a move.
+    ///
+    /// # Safety
+    /// As for `Allocator::grow`.
+    unsafe fn resize(
+        &self,
+        p: ptr::NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        let q = if new.align() <= old.align() {
+            // SAFETY: live with `old` (caller).
+            unsafe { raw::realloc_aligned(p.as_ptr(), old.align(), new.size()) }
+        } else {
+            let q = alloc(new.size(), new.align());
+            if !q.is_null() {
+                // SAFETY: distinct live blocks; then the old one is freed.
+                unsafe {
+                    ptr::copy_nonoverlapping(p.as_ptr(), q, old.size().min(new.size()));
+                    free(p.as_ptr());
+                }
+            }
+            q
+        };
+        ptr::NonNull::new(q)
+            .map(|q| ptr::NonNull::slice_from_raw_parts(q, new.size()))
+            .ok_or(allocator_api2::alloc::AllocError)
+    }
+}
+
 static INIT: AtomicU8 = AtomicU8::new(0);
 
 /// One-time set-up: settings from the environment, fork handlers. Cheap
@@ -191,7 +263,7 @@ unsafe fn dealloc_small_slow(p: *mut u8, c: usize) {
 }
 
 /// The heap span `s` belongs to.
-fn heap_of(s: &Span) -> &'static HeapCore {
+pub(crate) fn heap_of(s: &Span) -> &'static HeapCore {
     let slot = crate::region::heap_slot(s.region);
     match heap::by_slot(slot) {
         Some(h) => h,
@@ -254,7 +326,7 @@ pub(crate) fn usable_size(p: *const u8) -> Option<usize> {
 ///
 /// # Safety
 /// `s` is a valid span record when `c == 0`.
-unsafe fn usable_of(c: usize, s: *mut Span) -> usize {
+pub(crate) unsafe fn usable_of(c: usize, s: *mut Span) -> usize {
     if c != 0 {
         return class_size(c);
     }
@@ -331,7 +403,12 @@ unsafe fn realloc(p: *mut u8, c: usize, s: *mut Span, new_size: usize, align: us
 /// # Safety
 /// `p` is a live allocation of class `c` (0: of span `s`), allocated with
 /// alignment `align`.
-unsafe fn resize_in_place(c: usize, s: *mut Span, new_size: usize, align: usize) -> bool {
+pub(crate) unsafe fn resize_in_place(
+    c: usize,
+    s: *mut Span,
+    new_size: usize,
+    align: usize,
+) -> bool {
     let nc = size_class::class_for(new_size, align);
     if c != 0 {
         return nc == c;

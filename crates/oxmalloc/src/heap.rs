@@ -12,9 +12,9 @@
 //! span records, metadata arena.
 
 use crate::central::{CentralFreeList, Range};
-use crate::os;
-use crate::page_heap::PageHeap;
-use crate::region::Source;
+use crate::os::{self, Callback, CallbackGuard};
+use crate::page_heap::{PageHeap, PageHeapStats};
+use crate::region::{self, RegionId, Source};
 use crate::settings::{Settings, MAX_THREAD_CACHE, MIN_THREAD_CACHE};
 use crate::size_class::{CLASSES, NUM_CLASSES, PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{FreeObject, Span};
@@ -122,6 +122,48 @@ impl CacheRegistry {
     }
 }
 
+/// Gives a heap bound to regions more memory when its regions are full: as
+/// a pool that maps more device memory would, it may inject a new region
+/// (exclusive, unbound) and return its id, which oxmalloc then binds to the
+/// heap; `None` means no more memory, and the allocation fails.
+///
+/// Called with some of the heap's locks held: it must not allocate through
+/// oxmalloc (one that does is stopped with a message). Any
+/// `Fn(usize) -> Option<RegionId>` is a hook; its argument is the number of
+/// bytes the allocation needs (a region at least that large, plus a little
+/// for alignment, satisfies it).
+pub trait GrowthHook: Send + Sync {
+    /// Returns a new exclusive region of at least `bytes` bytes, or `None`.
+    fn grow(&self, bytes: usize) -> Option<RegionId>;
+}
+
+impl<F: Fn(usize) -> Option<RegionId> + Send + Sync> GrowthHook for F {
+    fn grow(&self, bytes: usize) -> Option<RegionId> {
+        self(bytes)
+    }
+}
+
+/// How often one allocation may call the growth hook.
+const MAX_GROWTH_CALLS: usize = 4;
+
+/// Figures of one heap, from a snapshot taken with all its locks held.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Totals {
+    /// The page heap's counters.
+    pub pages: PageHeapStats,
+    /// Bytes of free objects in central lists (and span tails too short for
+    /// an object).
+    pub central: usize,
+    /// Bytes of free objects in transfer caches.
+    pub transfer: usize,
+    /// Bytes of free objects in thread caches.
+    pub thread_caches: usize,
+    /// Thread caches registered.
+    pub caches: usize,
+    /// Bytes in objects the program holds.
+    pub allocated: usize,
+}
+
 /// A heap's back end.
 pub(crate) struct HeapCore {
     pub(crate) pages: Mutex<PageHeap>,
@@ -132,6 +174,9 @@ pub(crate) struct HeapCore {
     /// The heap's slot in the heap table. Written before the heap is
     /// published and never changed while it is in use.
     slot: usize,
+    /// Heaps bound to regions: called when they are full. Written before the
+    /// heap is published.
+    growth: Option<&'static dyn GrowthHook>,
 }
 
 // SAFETY: all mutable state is behind the heap's locks or atomic.
@@ -142,6 +187,52 @@ static GLOBAL: HeapCore = HeapCore::new(Source::Global, 0);
 /// Heaps by slot; slot 0 (the global heap) is not stored here.
 static HEAPS: [AtomicPtr<HeapCore>; MAX_HEAPS] =
     [const { AtomicPtr::new(ptr::null_mut()) }; MAX_HEAPS];
+
+/// Serialises publishing and unpublishing heaps (slots of `HEAPS`).
+static SLOTS_LOCK: Mutex<()> = Mutex::new(());
+
+/// Records of heaps bound to regions.
+static RECORDS: crate::meta::Pool<HeapCore> = crate::meta::Pool::new();
+
+/// Makes a heap bound to regions and publishes it in a free slot; `None`
+/// when every slot is taken or metadata ran out.
+pub(crate) fn create(growth: Option<&'static dyn GrowthHook>) -> Option<&'static HeapCore> {
+    let _g = SLOTS_LOCK.lock();
+    let slot = (1..MAX_HEAPS).find(|&i| HEAPS[i].load(Ordering::Relaxed).is_null())?;
+    let p = RECORDS.take()?.as_ptr();
+    // SAFETY: a record of the pool, ours alone.
+    unsafe { HeapCore::init_at(p, slot, growth) };
+    HEAPS[slot].store(p, Ordering::Release);
+    // SAFETY: just published; records are never unmapped.
+    Some(unsafe { &*p })
+}
+
+/// Unpublishes heap `h` and returns its record to the pool.
+///
+/// # Safety
+/// Nothing uses `h` any more: no handle, no span, no registered cache.
+pub(crate) unsafe fn dispose(h: &'static HeapCore) {
+    let _g = SLOTS_LOCK.lock();
+    HEAPS[h.slot].store(ptr::null_mut(), Ordering::Release);
+    // SAFETY: the record came from the pool (caller: unused from now on).
+    unsafe { RECORDS.give(core::ptr::NonNull::from(h)) };
+}
+
+/// For fork: the heap table and the pool of heap records.
+pub(crate) fn fork_lock() {
+    SLOTS_LOCK.raw_lock();
+    RECORDS.fork_lock();
+}
+
+/// # Safety
+/// Paired with [`fork_lock`].
+pub(crate) unsafe fn fork_unlock() {
+    // SAFETY: forwarded.
+    unsafe {
+        RECORDS.fork_unlock();
+        SLOTS_LOCK.raw_unlock();
+    }
+}
 
 /// The global heap.
 #[inline(always)]
@@ -170,6 +261,34 @@ impl HeapCore {
             )),
             settings: Settings::new(),
             slot,
+            growth: None,
+        }
+    }
+
+    /// Makes a heap bound to regions in record `p`, for slot `slot`.
+    ///
+    /// # Safety
+    /// `p` is a record of the metadata arena that nobody else uses.
+    pub(crate) unsafe fn init_at(
+        p: *mut HeapCore,
+        slot: usize,
+        growth: Option<&'static dyn GrowthHook>,
+    ) {
+        // SAFETY: `p` is valid and ours (caller); the value is built in
+        // place field by field, as it is too large for small thread stacks.
+        unsafe {
+            p.write_bytes(0, 1);
+            ptr::addr_of_mut!((*p).pages).write(Mutex::new(PageHeap::new(Source::Bound(slot))));
+            for c in 0..NUM_CLASSES {
+                ptr::addr_of_mut!((*p).central[c]).write(CentralFreeList::new());
+                ptr::addr_of_mut!((*p).transfer[c]).write(TransferCache::new());
+            }
+            ptr::addr_of_mut!((*p).caches).write(Mutex::new(CacheRegistry::new(
+                crate::settings::DEFAULT_MAX_TOTAL_THREAD_CACHE,
+            )));
+            ptr::addr_of_mut!((*p).settings).write(Settings::new());
+            ptr::addr_of_mut!((*p).slot).write(slot);
+            ptr::addr_of_mut!((*p).growth).write(growth);
         }
     }
 
@@ -198,7 +317,7 @@ impl HeapCore {
                 };
             }
         }
-        self.central[c].remove_range(c, n, &self.pages, &self.settings)
+        self.central[c].remove_range(c, n, &self.pages, &self.settings, self.is_global())
     }
 
     /// Takes back `n` linked objects of class `c`.
@@ -244,9 +363,32 @@ impl HeapCore {
 
     /// A span of `n` pages in use whose start is a multiple of `align_pages`
     /// pages, or null when memory ran out.
+    /// A heap bound to regions whose regions are full asks its growth hook
+    /// for another (with the page-heap lock released).
     pub(crate) fn alloc_span(&self, n: usize, align_pages: usize) -> *mut Span {
         os::check_reentry("malloc");
-        self.pages.lock().alloc_aligned(n, align_pages, &self.settings)
+        for _ in 0..=MAX_GROWTH_CALLS {
+            let s = self
+                .pages
+                .lock()
+                .alloc_aligned(n, align_pages, &self.settings);
+            if !s.is_null() {
+                return s;
+            }
+            let Some(hook) = self.growth else {
+                return s;
+            };
+            let bytes = n.saturating_add(align_pages).saturating_mul(PAGE_SIZE);
+            let id = {
+                let _guard = CallbackGuard::enter(Callback::GrowthHook);
+                hook.grow(bytes)
+            };
+            match id {
+                Some(id) if region::bind(id, self.slot).is_ok() => {}
+                _ => return ptr::null_mut(),
+            }
+        }
+        ptr::null_mut()
     }
 
     /// Returns in-use span `s` to the page heap.
@@ -376,6 +518,75 @@ impl HeapCore {
         let mut r = self.caches.lock();
         let old = self.settings.swap_max_total_thread_cache(bytes);
         r.unclaimed += bytes as isize - old as isize;
+    }
+
+    /// The heap's figures; the caller holds every lock of the heap through
+    /// [`HeapCore::lock_all`].
+    ///
+    /// # Safety
+    /// As above.
+    pub(crate) unsafe fn totals_held(&self) -> Totals {
+        let mut t = Totals::default();
+        for (c, info) in CLASSES.iter().enumerate().skip(1) {
+            // SAFETY: forwarded from the caller.
+            let ((objects, spans), batches) = unsafe {
+                (
+                    self.central[c].counts_held(),
+                    self.transfer[c].batches_held(),
+                )
+            };
+            let tail = info.pages * PAGE_SIZE - info.objects_per_span() * info.size;
+            t.central += objects * info.size + spans * tail;
+            t.transfer += batches * info.batch * info.size;
+        }
+        // SAFETY: forwarded from the caller.
+        let (r, p) = unsafe { (self.caches.held(), self.pages.held()) };
+        r.for_each(|l| {
+            // SAFETY: registered links are valid under the lock.
+            t.thread_caches += unsafe { (*l).size() }
+        });
+        t.caches = r.count();
+        t.pages = p.stats();
+        // A thread's fast path updates its cache's size without a lock: clamp
+        // so the derived figures never underflow mid-update.
+        let in_use = t.pages.in_use_bytes;
+        let free_small = (t.central + t.transfer).min(in_use);
+        t.thread_caches = t.thread_caches.min(in_use - free_small);
+        t.allocated = in_use - free_small - t.thread_caches;
+        t
+    }
+
+    /// [`HeapCore::totals_held`], taking and releasing the locks.
+    pub(crate) fn totals(&self) -> Totals {
+        self.lock_all();
+        // SAFETY: `lock_all` holds every lock `totals_held` reads through.
+        let t = unsafe { self.totals_held() };
+        // SAFETY: taken by `lock_all` on this thread just above.
+        unsafe { self.unlock_all() };
+        t
+    }
+
+    /// Moves every batch of the transfer caches back to the central lists
+    /// (so that spans whose objects all came back return to the page heap).
+    pub(crate) fn flush_transfer_caches(&self) {
+        for (c, info) in CLASSES.iter().enumerate().skip(1) {
+            while let Some((head, _tail)) = self.transfer[c].pop() {
+                // SAFETY: a batch of `batch` free objects of class `c` of this
+                // heap, linked and null-terminated.
+                unsafe {
+                    self.central[c].insert_range(c, head, info.batch, &self.pages, &self.settings)
+                };
+            }
+        }
+    }
+
+    /// Forgets every object of the transfer caches and central lists at once
+    /// (for destroying a heap: its spans are reclaimed wholesale).
+    pub(crate) fn forget_small_objects(&self) {
+        for c in 1..NUM_CLASSES {
+            self.transfer[c].clear();
+            self.central[c].clear();
+        }
     }
 
     /// Takes every lock of the heap in the documented order (for fork, and

@@ -68,37 +68,42 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod address_map;
+mod background;
+mod backing;
+mod bound_heap;
+mod central;
+mod config;
+mod extension;
+mod file_sys_allocator;
+mod fork;
+mod global;
+mod heap;
+mod meta;
 #[doc(hidden)]
 pub mod os;
-mod sync;
-mod meta;
+mod page_heap;
+mod pagemap;
+mod region;
+mod release;
+mod report;
+mod settings;
 #[doc(hidden)]
 pub mod size_class;
 mod span;
-mod pagemap;
-mod backing;
-mod address_map;
-mod release;
-mod sys_allocator;
-mod region;
-mod file_sys_allocator;
-mod config;
-mod settings;
-mod page_heap;
-mod central;
-mod transfer;
-mod heap;
-mod thread_cache;
-mod fork;
-mod global;
-mod bound_heap;
 mod stats;
-mod extension;
-mod report;
-mod background;
+mod sync;
+mod sys_allocator;
+mod thread_cache;
+mod transfer;
 
 pub use background::{
     background_release_interval_ms, release_idle_memory, start_background_release,
+};
+pub use backing::Backing;
+pub use bound_heap::{
+    Heap, HeapError, HeapOptions, HeapRegionStats, HeapStats, RetireError, RetiredRange,
+    RetiredRegions, MAX_HEAP_REGIONS,
 };
 pub use extension::{
     allocated_size, estimated_allocated_size, for_each_span, numeric_property, ownership,
@@ -106,15 +111,15 @@ pub use extension::{
 };
 pub use file_sys_allocator::{FileError, FileSource, FileSysAllocator};
 pub use global::{raw, OxMalloc};
-pub use backing::Backing;
+pub use heap::{GrowthHook, MAX_HEAPS};
 pub use region::{
     inject, region_of, set_system_allocator, system_allocator, InjectError, RegionId, RegionInfo,
     RegionKind, RegionOptions, LABEL_LEN, MAX_REGIONS,
 };
 pub use release::{Release, ReleaseHook, ReleaseOutcome};
-pub use sys_allocator::{MmapSysAllocator, SysAllocator};
 pub use report::{write_json, write_report};
 pub use stats::{
     for_each_region, mark_thread_idle, region_info, release_free_memory, release_to_system, stats,
     Stats,
 };
+pub use sys_allocator::{MmapSysAllocator, SysAllocator};

@@ -356,7 +356,12 @@ impl PageHeap {
     /// Carves from the system allocator, keeping within the heap limit: when
     /// the limit leaves too little room, free spans are released first; then
     /// at most the room left is asked for, and never less than `n` pages.
-    fn carve_system(&mut self, n: usize, want: usize, settings: &Settings) -> Option<region::Carved> {
+    fn carve_system(
+        &mut self,
+        n: usize,
+        want: usize,
+        settings: &Settings,
+    ) -> Option<region::Carved> {
         let limit = settings.limit();
         let mut want = want;
         if limit != 0 {
@@ -612,6 +617,121 @@ impl PageHeap {
             self.free(tail, settings);
         }
         true
+    }
+
+    /// Calls `f` for every span of the carved range `[start, end)` (pages)
+    /// of one of this heap's regions, in address order: the spans tile it,
+    /// and each one's first page is registered. `f` may delete the span.
+    ///
+    /// # Safety
+    /// The range is carved memory of this heap, whose spans nobody else
+    /// touches meanwhile.
+    unsafe fn for_each_span_in(start: usize, end: usize, mut f: impl FnMut(*mut Span)) {
+        let mut page = start;
+        while page < end {
+            let s = PAGEMAP.get(page);
+            // SAFETY: the spans of the range tile it (caller), so the first
+            // page of each is registered and points at it.
+            let next = unsafe {
+                if s.is_null() || (*s).start != page {
+                    crate::os::fatal(format_args!("page heap: no span starts at page {page:#x}"));
+                }
+                (*s).end_page()
+            };
+            f(s);
+            page = next;
+        }
+    }
+
+    /// Takes the carved range `[start, end)` (pages) of a region out of this
+    /// page heap, for retiring the region: every span in it must be free.
+    /// Their records are deleted and the pagemap forgets the range. False
+    /// (and nothing changed) when some span is in use.
+    ///
+    /// # Safety
+    /// As for [`PageHeap::for_each_span_in`].
+    pub(crate) unsafe fn remove_range(&mut self, start: usize, end: usize) -> bool {
+        let mut busy = false;
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            Self::for_each_span_in(start, end, |s| busy |= (*s).state == SpanState::InUse);
+            if busy {
+                return false;
+            }
+            Self::for_each_span_in(start, end, |s| {
+                self.unlink(s);
+                self.account(&*s, Some((*s).state), None);
+                delete_span(s);
+            });
+        }
+        let bytes = (end - start) << PAGE_SHIFT;
+        self.stats.system_bytes -= bytes;
+        PAGEMAP.clear(start, end);
+        true
+    }
+
+    /// Frees everything in the carved range `[start, end)` (pages) of region
+    /// `region` at once, arena style: spans in use become free (their
+    /// contents undefined), free ones stay as they are, and each run of free
+    /// or of released pages becomes one span. Time is proportional to the
+    /// spans of the range (and its pages, for the pagemap). Small-object
+    /// spans must be forgotten by the central lists by the caller.
+    ///
+    /// # Safety
+    /// As for [`PageHeap::for_each_span_in`]; nothing in the range is used
+    /// any more.
+    pub(crate) unsafe fn reclaim_range(&mut self, start: usize, end: usize, region: u16) {
+        // The run being built: (first page, released?).
+        let mut run: Option<(usize, bool)> = None;
+        // SAFETY: forwarded from the caller; each span is read before it is
+        // deleted, and its pages are forgotten before a run covers them.
+        unsafe {
+            Self::for_each_span_in(start, end, |s| {
+                let (st, from, to) = ((*s).state, (*s).start, (*s).end_page());
+                if st != SpanState::InUse {
+                    self.unlink(s);
+                }
+                self.account(&*s, Some(st), None);
+                delete_span(s);
+                PAGEMAP.clear(from, to);
+                let released = st == SpanState::Released;
+                match run {
+                    Some((first, r)) if r != released => {
+                        self.insert_run(first, from, r, region);
+                        run = Some((from, released));
+                    }
+                    None => run = Some((from, released)),
+                    Some(_) => {}
+                }
+            });
+            if let Some((first, r)) = run {
+                self.insert_run(first, end, r, region);
+            }
+        }
+    }
+
+    /// Inserts a free (or released) span for pages `[from, to)` of `region`.
+    ///
+    /// # Safety
+    /// The pages are carved pages of this heap's region that no span covers.
+    unsafe fn insert_run(&mut self, from: usize, to: usize, released: bool, region: u16) {
+        let state = if released {
+            SpanState::Released
+        } else {
+            SpanState::Free
+        };
+        let Some(s) = new_span(from, to - from, region, state) else {
+            crate::os::fatal(format_args!(
+                "out of metadata memory while reclaiming pages"
+            ));
+        };
+        // SAFETY: a fresh record of a free run, on no list.
+        unsafe {
+            (*s).pinned = region::never_releases(region);
+            (*s).freed_epoch = self.epoch;
+            self.account(&*s, None, Some(state));
+            self.insert(s);
+        }
     }
 
     /// Calls `f` for every free span.

@@ -119,6 +119,26 @@ impl PageMap {
         }
     }
 
+    /// Forgets pages `[start, end)`: no span, no class (leaves that do not
+    /// exist are skipped).
+    pub fn clear(&self, start: usize, end: usize) {
+        let mut p = start;
+        while p < end {
+            let stop = (((p >> LEAF_BITS) + 1) << LEAF_BITS).min(end);
+            if let Some(l) = self.leaf(p) {
+                let lo = p & (LEAF_LEN - 1);
+                let hi = lo + (stop - p);
+                for e in &l.spans[lo..hi] {
+                    e.store(ptr::null_mut(), Ordering::Release);
+                }
+                for e in &l.classes[lo..hi] {
+                    e.store(0, Ordering::Relaxed);
+                }
+            }
+            p = stop;
+        }
+    }
+
     /// Calls `f(page, span)` for registered pages in increasing order; `f`
     /// returns how many pages to skip (at least 1 is skipped). Only leaves
     /// that exist are visited.

@@ -30,7 +30,7 @@ use crate::sys_allocator::{MmapSysAllocator, SysAllocator};
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU8, AtomicUsize, Ordering};
 
 /// Maximum length of a region label, in bytes.
 pub const LABEL_LEN: usize = 31;
@@ -148,20 +148,50 @@ impl fmt::Debug for Label {
     }
 }
 
-/// Identifies a region.
+/// Identifies a region. A retired region's slot is reused, but its id is
+/// not: the id carries the slot's generation, so a stale id is recognised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RegionId(pub(crate) u16);
+pub struct RegionId {
+    idx: u16,
+    gen: u16,
+}
 
 impl RegionId {
+    /// The id of the region now in slot `idx`.
+    pub(crate) fn current(idx: u16) -> RegionId {
+        RegionId {
+            idx,
+            gen: TABLE[idx as usize].gen.load(Ordering::Acquire),
+        }
+    }
+
     /// The number of the region (its slot in the region table).
     pub fn index(self) -> usize {
-        self.0 as usize
+        self.idx as usize
+    }
+
+    /// The slot, for the engine's records.
+    pub(crate) fn slot(self) -> u16 {
+        self.idx
     }
 
     /// The id of region number `i`, if there is such a region now (for
     /// interfaces that pass ids as numbers, such as the C library's).
     pub fn from_index(i: usize) -> Option<RegionId> {
-        TABLE.get(i)?.active().then_some(RegionId(i as u16))
+        TABLE.get(i)?.active().then(|| RegionId::current(i as u16))
+    }
+
+    /// True while the region this id names exists (it was not retired).
+    pub(crate) fn is_live(self) -> bool {
+        let s = &TABLE[self.index()];
+        s.active() && s.gen.load(Ordering::Acquire) == self.gen
+    }
+
+    /// True when this id named a region that was retired since.
+    pub(crate) fn is_retired(self) -> bool {
+        TABLE
+            .get(self.index())
+            .is_some_and(|s| s.gen.load(Ordering::Acquire) != self.gen)
     }
 }
 
@@ -324,6 +354,9 @@ struct Slot {
     heap: AtomicUsize,
     /// System regions: the region of this allocator's fallback, once used.
     fallback: AtomicUsize,
+    /// Bumped each time the slot is freed, so ids of retired regions go
+    /// stale.
+    gen: AtomicU16,
 }
 
 impl Slot {
@@ -340,6 +373,7 @@ impl Slot {
             released: AtomicUsize::new(0),
             heap: AtomicUsize::new(UNBOUND),
             fallback: AtomicUsize::new(NO_REGION),
+            gen: AtomicU16::new(0),
         }
     }
     fn active(&self) -> bool {
@@ -452,7 +486,7 @@ pub fn set_system_allocator(a: &'static dyn SysAllocator) -> Result<RegionId, In
     let _g = TABLE_LOCK.lock();
     let id = register_system(a, 1, "system").ok_or(InjectError::TooManyRegions)?;
     CURRENT_SYS.store(id as usize, Ordering::Release);
-    Ok(RegionId(id))
+    Ok(RegionId::current(id))
 }
 
 /// The allocator that currently supplies fresh memory.
@@ -587,14 +621,14 @@ pub unsafe fn inject(
         TABLE[id as usize].state.store(EMPTY, Ordering::Release);
         return Err(InjectError::NoMemory);
     }
-    Ok(RegionId(id))
+    Ok(RegionId::current(id))
 }
 
 /// The region `ptr` belongs to, if oxmalloc manages it: a search of the
 /// address map, O(log n) in the number of managed ranges.
 pub fn region_of(ptr: *const u8) -> Option<RegionId> {
     let map = TABLE_LOCK.lock();
-    map.find(ptr as usize).map(|e| RegionId(e.region))
+    map.find(ptr as usize).map(|e| RegionId::current(e.region))
 }
 
 /// A snapshot of region `i`'s record. Consistent only when the caller holds
@@ -617,7 +651,7 @@ pub(crate) fn info_of(i: usize) -> Option<RegionInfo> {
         ),
     };
     Some(RegionInfo {
-        id: RegionId(i as u16),
+        id: RegionId::current(i as u16),
         kind: cfg.kind,
         start,
         len,
@@ -763,7 +797,9 @@ fn register_chunk(
     if !PAGEMAP.ensure(start, n) {
         return None;
     }
-    TABLE[id as usize].obtained.fetch_add(len, Ordering::Relaxed);
+    TABLE[id as usize]
+        .obtained
+        .fetch_add(len, Ordering::Relaxed);
     Some(Carved {
         start,
         npages: n,
@@ -835,6 +871,8 @@ pub(crate) fn heap_slot(id: u16) -> usize {
 pub(crate) enum BindError {
     /// No such region.
     Unknown,
+    /// The region was retired.
+    Retired,
     /// The region is not exclusive.
     NotExclusive,
     /// Another heap is bound to it.
@@ -845,6 +883,9 @@ pub(crate) enum BindError {
 pub(crate) fn bind(id: RegionId, slot: usize) -> Result<(), BindError> {
     let _g = TABLE_LOCK.lock();
     let s = TABLE.get(id.index()).ok_or(BindError::Unknown)?;
+    if id.is_retired() {
+        return Err(BindError::Retired);
+    }
     if !s.active() {
         return Err(BindError::Unknown);
     }
@@ -856,6 +897,16 @@ pub(crate) fn bind(id: RegionId, slot: usize) -> Result<(), BindError> {
         .compare_exchange(UNBOUND, slot, Ordering::AcqRel, Ordering::Acquire)
         .map(|_| ())
         .map_err(|_| BindError::AlreadyBound)
+}
+
+/// The slots of the regions bound to the heap in `slot`, in slot order:
+/// `f(region)` for each.
+pub(crate) fn for_each_bound(slot: usize, mut f: impl FnMut(u16)) {
+    for (i, s) in TABLE.iter().enumerate().take(high()) {
+        if s.active() && s.config().exclusive && s.heap.load(Ordering::Acquire) == slot {
+            f(i as u16);
+        }
+    }
 }
 
 /// The range `[start, cursor)` carved so far of injected region `id`.
@@ -873,6 +924,7 @@ pub(crate) fn remove(id: u16) -> (usize, usize) {
     let cfg = s.config();
     map.remove_region(id);
     s.heap.store(UNBOUND, Ordering::Relaxed);
+    s.gen.fetch_add(1, Ordering::AcqRel);
     s.state.store(EMPTY, Ordering::Release);
     (cfg.start, cfg.len)
 }

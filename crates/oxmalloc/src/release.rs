@@ -135,9 +135,7 @@ impl Release {
                 Some(nn) => h.release(nn, len),
                 None => ReleaseOutcome::Kept,
             },
-            (Release::Auto | Release::Remove, Backing::Shared) => {
-                advise(libc::MADV_REMOVE, true)
-            }
+            (Release::Auto | Release::Remove, Backing::Shared) => advise(libc::MADV_REMOVE, true),
             (Release::DontNeed, Backing::Shared) => ReleaseOutcome::Kept,
             (Release::Remove, Backing::Unknown) => match advise(libc::MADV_REMOVE, true) {
                 ReleaseOutcome::Kept => advise(libc::MADV_DONTNEED, false),

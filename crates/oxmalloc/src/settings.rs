@@ -60,17 +60,6 @@ impl Settings {
         s
     }
 
-    /// Puts every setting back to its default (for a heap record reused).
-    pub(crate) fn reset(&self) {
-        self.set_release_rate_milli(DEFAULT_RELEASE_RATE_MILLI);
-        self.set_limit(0);
-        self.set_aggressive(false);
-        self.max_total_thread_cache
-            .store(DEFAULT_MAX_TOTAL_THREAD_CACHE, Ordering::Relaxed);
-        self.set_min_per_thread_cache(MIN_THREAD_CACHE);
-        self.background_ms.store(0, Ordering::Relaxed);
-    }
-
     /// The release rate in thousandths.
     pub(crate) fn release_rate_milli(&self) -> usize {
         self.release_rate_milli.load(Ordering::Relaxed)

@@ -157,7 +157,10 @@ pub(crate) fn free_span_lengths(mut f: impl FnMut(usize, usize, usize)) {
 /// A snapshot of region `id`: consistent (carved = in use + free + released),
 /// taken under the lock of the heap the region feeds.
 pub fn region_info(id: RegionId) -> Option<RegionInfo> {
-    let slot = region::heap_slot(id.0);
+    if !id.is_live() {
+        return None;
+    }
+    let slot = region::heap_slot(id.slot());
     match crate::heap::by_slot(slot) {
         Some(h) => {
             let _g = h.pages.lock();

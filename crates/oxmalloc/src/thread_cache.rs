@@ -28,7 +28,7 @@ use crate::meta::Pool;
 use crate::os::{KeepErrno, ThreadExitKey};
 use crate::size_class::{class_size, class_size_unchecked, CLASSES, NUM_CLASSES};
 use crate::span::FreeObject;
-use core::ptr;
+use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// Longest a list may grow.
@@ -180,7 +180,11 @@ impl ThreadCache {
         l.head = o;
         l.length += 1;
         // SAFETY: `c < NUM_CLASSES`, as above.
-        if self.link.add_size(unsafe { class_size_unchecked(c) } as isize) > self.link.max_size() {
+        if self
+            .link
+            .add_size(unsafe { class_size_unchecked(c) } as isize)
+            > self.link.max_size()
+        {
             self.scavenge();
         }
         true
@@ -362,14 +366,64 @@ unsafe fn retire_locked(r: &mut heap::CacheRegistry, tc: *mut ThreadCache) {
         (*tc).flush();
         HeapCore::unregister_cache_locked(r, ptr::addr_of_mut!((*tc).link));
         (*(*tc).home).store(empty(), Ordering::Release);
-        CACHES.give(core::ptr::NonNull::new_unchecked(tc));
+        CACHES.give(NonNull::new_unchecked(tc));
     }
+}
+
+/// Flushes every thread's cache of `heap` back to the heap and unregisters
+/// it (for retiring the heap).
+///
+/// # Safety
+/// No thread can use a cache of `heap` meanwhile: nothing holds a handle to
+/// the heap, and the global entry points never use its caches.
+pub(crate) unsafe fn retire_caches_of(heap: &'static HeapCore) {
+    let mut r = heap.caches.lock();
+    let off = core::mem::offset_of!(ThreadCache, link);
+    let mut all: [*mut ThreadCache; 64] = [ptr::null_mut(); 64];
+    loop {
+        let mut n = 0;
+        r.for_each(|l| {
+            if n < all.len() {
+                // SAFETY: every registered link is the `link` field of a cache.
+                all[n] = unsafe { l.cast::<u8>().sub(off).cast::<ThreadCache>() };
+                n += 1;
+            }
+        });
+        if n == 0 {
+            return;
+        }
+        for &tc in &all[..n] {
+            // SAFETY: registered with `heap`, unusable by its owner (caller).
+            unsafe { retire_locked(&mut r, tc) };
+        }
+    }
+}
+
+/// Empties every thread's cache of `heap` without giving the objects back
+/// (for destroying the heap: their spans are reclaimed wholesale).
+///
+/// # Safety
+/// As for [`retire_caches_of`].
+pub(crate) unsafe fn discard_caches_of(heap: &'static HeapCore) {
+    let r = heap.caches.lock();
+    let off = core::mem::offset_of!(ThreadCache, link);
+    r.for_each(|l| {
+        // SAFETY: every registered link is the `link` field of a cache that
+        // its owner cannot use meanwhile (caller).
+        let tc = unsafe { &mut *l.cast::<u8>().sub(off).cast::<ThreadCache>() };
+        for l in tc.lists.iter_mut() {
+            l.head = ptr::null_mut();
+            l.length = 0;
+            l.low_water = 0;
+        }
+        tc.link.add_size(-(tc.link.size() as isize));
+    });
 }
 
 /// The calling thread's cache for `heap`, made if needed; `None` when the
 /// thread is exiting or is setting up a cache (a re-entrant call), or
 /// metadata ran out: the caller then bypasses caches.
-fn own_cache(heap: &'static HeapCore) -> Option<&'static mut ThreadCache> {
+fn own_cache(heap: &'static HeapCore) -> Option<NonNull<ThreadCache>> {
     // SAFETY: the calling thread's own state.
     let st = unsafe { &mut *tls::state() };
     let mut home: *const AtomicPtr<ThreadCache> = if heap.is_global() {
@@ -381,8 +435,7 @@ fn own_cache(heap: &'static HeapCore) -> Option<&'static mut ThreadCache> {
     // SAFETY: `home` is a word of the thread's state or table.
     let c = unsafe { (*home).load(Ordering::Acquire) };
     if c != empty() {
-        // SAFETY: a cache of the calling thread.
-        return Some(unsafe { &mut *c });
+        return NonNull::new(c);
     }
     match st.status {
         DEAD | INITIALIZING => return None,
@@ -424,15 +477,15 @@ fn own_cache(heap: &'static HeapCore) -> Option<&'static mut ThreadCache> {
     }
     // SAFETY: `home` is the thread's own state word or table entry.
     unsafe { (*home).store(tc, Ordering::Release) };
-    // SAFETY: the calling thread's new cache.
-    Some(unsafe { &mut *tc })
+    NonNull::new(tc)
 }
 
 /// The slow path of allocation: list `c` of the calling thread's cache for
 /// `heap` was empty (or the cache does not exist yet).
 pub(crate) fn alloc_slow(c: usize, heap: &'static HeapCore) -> *mut u8 {
     match own_cache(heap) {
-        Some(tc) => tc.refill(c),
+        // SAFETY: the calling thread's own cache.
+        Some(mut tc) => unsafe { tc.as_mut() }.refill(c),
         None => heap.alloc_uncached(c),
     }
 }
@@ -445,7 +498,7 @@ pub(crate) fn alloc_slow(c: usize, heap: &'static HeapCore) -> *mut u8 {
 pub(crate) unsafe fn dealloc_slow(p: *mut u8, c: usize, heap: &'static HeapCore) {
     match own_cache(heap) {
         // SAFETY: forwarded from the caller; the thread's own cache.
-        Some(tc) => unsafe { tc.overflow(p, c) },
+        Some(mut tc) => unsafe { tc.as_mut().overflow(p, c) },
         // SAFETY: forwarded from the caller.
         None => unsafe { heap.free_uncached(p, c) },
     }
@@ -547,7 +600,7 @@ unsafe extern "C" fn on_thread_exit(p: *mut libc::c_void) {
     }
     st.table.store(empty_table(), Ordering::Release);
     // SAFETY: the table was the thread's own, and no cache points into it.
-    unsafe { TABLES.give(core::ptr::NonNull::new_unchecked(t)) };
+    unsafe { TABLES.give(NonNull::new_unchecked(t)) };
 }
 
 #[cfg(target_arch = "x86_64")]

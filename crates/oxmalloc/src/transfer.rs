@@ -87,6 +87,11 @@ impl TransferCache {
         Some((b.head, b.tail))
     }
 
+    /// Forgets every batch (their objects are reclaimed with their spans).
+    pub fn clear(&self) {
+        self.slots.lock().used = 0;
+    }
+
     /// Batches held now.
     pub fn batches(&self) -> usize {
         self.slots.lock().used

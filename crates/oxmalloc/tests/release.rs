@@ -71,7 +71,10 @@ fn released_by_regions() -> usize {
 fn release_free_memory_gives_pages_back() {
     let total = BLOCKS * BLOCK;
     // Only explicit releases here: no incremental scavenging meanwhile.
-    assert!(oxmalloc::set_numeric_property("oxmalloc.release_rate_milli", 0));
+    assert!(oxmalloc::set_numeric_property(
+        "oxmalloc.release_rate_milli",
+        0
+    ));
     // Start from a heap with nothing left to release.
     oxmalloc::release_free_memory();
 
