@@ -98,5 +98,5 @@ pub use region::{
     InjectError, MmapSysAllocator, RegionId, RegionInfo, RegionKind, RegionOptions, Release,
     ReleaseHook, SysAllocator, LABEL_LEN, MAX_REGIONS,
 };
-pub use report::{write_json, write_report};
+pub use report::{write_json, write_json_string, write_report};
 pub use stats::{mark_thread_idle, release_free_memory, release_to_system, stats, Stats};

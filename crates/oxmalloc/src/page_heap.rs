@@ -46,6 +46,10 @@ pub struct PageHeapStats {
     pub free_spans: usize,
     /// Bytes released to the OS over the heap's lifetime.
     pub total_released_bytes: usize,
+    /// The high-water mark of `in_use_bytes`.
+    pub peak_in_use_bytes: usize,
+    /// The high-water mark of `system_bytes`.
+    pub peak_system_bytes: usize,
 }
 
 /// A page heap.
@@ -88,6 +92,8 @@ impl PageHeap {
                 spans_in_use: 0,
                 free_spans: 0,
                 total_released_bytes: 0,
+                peak_in_use_bytes: 0,
+                peak_system_bytes: 0,
             },
             scavenge_counter: DEFAULT_RELEASE_DELAY,
             limit: 0,
@@ -127,6 +133,10 @@ impl PageHeap {
                 *bytes -= b;
                 *count -= 1;
             }
+        }
+        if to == Some(SpanState::InUse) {
+            self.stats.peak_in_use_bytes =
+                self.stats.peak_in_use_bytes.max(self.stats.in_use_bytes);
         }
         region::account(s.region, from, to, b);
     }
@@ -301,6 +311,7 @@ impl PageHeap {
             (*s).freed_epoch = self.epoch;
         }
         self.stats.system_bytes += c.npages << PAGE_SHIFT;
+        self.stats.peak_system_bytes = self.stats.peak_system_bytes.max(self.stats.system_bytes);
         // SAFETY: `s` is a new free span, on no list.
         unsafe {
             self.account(&*s, None, Some(SpanState::Free));
