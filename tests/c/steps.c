@@ -17,11 +17,11 @@ int main(void) {
         if (!blocks[i])
             return 1;
         memset(blocks[i], i + 1, STEP);
-        pause_ms(30);
+        pause_ms(50);
     }
     for (int i = STEPS - 1; i >= 0; i--) {
         free(blocks[i]);
-        pause_ms(30);
+        pause_ms(50);
     }
     return 0;
 }

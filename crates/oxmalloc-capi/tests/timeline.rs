@@ -33,9 +33,10 @@ fn main_process_samples_into_the_file() {
         .map(|l| l.split(' ').map(|f| f.parse().unwrap()).collect())
         .collect();
     assert!(samples.iter().all(|s| s.len() == 7 && s[0] == main));
-    // 100 ms of sleeping at 2 ms: many samples (a loaded machine sleeps
-    // longer, never shorter), with a resident set.
-    assert!(samples.len() >= 20, "{}", samples.len());
+    // 100 ms of sleeping at 2 ms: about 50 samples, 10 at least on a
+    // loaded machine (without the thread, only the 3 of the load and exit
+    // hooks), each with a resident set.
+    assert!(samples.len() >= 10, "{}", samples.len());
     assert!(samples.iter().all(|s| s[6] > 0));
     let first = samples.first().unwrap()[1];
     let last = samples.iter().map(|s| s[1]).max().unwrap();
