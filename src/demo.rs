@@ -5,39 +5,45 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-struct Options {
+/// The built-in demonstration: worker threads build and free strings, maps
+/// and vectors of many sizes, passing half of them to each other, on
+/// oxmalloc as the global allocator; then its report.
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Worker threads.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = positive)]
     threads: usize,
+    /// Rounds per worker.
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = positive)]
     rounds: usize,
-    /// `None`: the short table; `Some("text")` / `Some("json")`: the full
-    /// report (`oxmalloc::write_report` level 2 / `oxmalloc::write_json`).
-    report: Option<String>,
+    /// Print the allocator's full report instead of the short table: text
+    /// (level 2) or json (only the JSON report on standard output).
+    #[arg(long, value_name = "FORMAT")]
+    report: Option<Report>,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        threads: 4,
-        rounds: 200,
-        report: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut num = |name: &str| -> Result<usize, String> {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .filter(|&v: &usize| v > 0)
-                .ok_or_else(|| format!("{name} needs a positive number"))
-        };
-        match a.as_str() {
-            "--threads" => o.threads = num("--threads")?,
-            "--rounds" => o.rounds = num("--rounds")?,
-            "--report" => match it.next().map(String::as_str) {
-                Some(f @ ("text" | "json")) => o.report = Some(f.to_string()),
-                _ => return Err("--report needs text or json".into()),
-            },
-            other => return Err(format!("demo: unknown option {other:?}")),
+impl Default for DemoArgs {
+    fn default() -> Self {
+        Self {
+            threads: 4,
+            rounds: 200,
+            report: None,
         }
     }
-    Ok(o)
+}
+
+/// `--report`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Report {
+    Text,
+    Json,
+}
+
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("a positive number is needed".into()),
+    }
 }
 
 /// One worker's share: strings, maps, vectors of many sizes; half of what it
@@ -78,8 +84,7 @@ fn work(
 }
 
 /// Runs the demonstration.
-pub fn run(args: &[String]) -> Result<(), String> {
-    let o = parse(args)?;
+pub fn run(o: DemoArgs) -> Result<(), String> {
     let (mut txs, mut rxs): (Vec<_>, Vec<_>) = (0..o.threads).map(|_| mpsc::channel()).unzip();
     txs.rotate_left(1);
     let start = Instant::now();
@@ -99,6 +104,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .fold(0u64, u64::wrapping_add)
     };
     let secs = start.elapsed().as_secs_f64();
+    if o.report == Some(Report::Json) {
+        // Only the JSON on standard output, for tools to read.
+        oxmalloc::release_free_memory();
+        let mut s = String::new();
+        oxmalloc::write_json(&mut s).map_err(|e| e.to_string())?;
+        println!("{s}");
+        return Ok(());
+    }
     println!(
         "oxmalloc demo: {} threads x {} rounds in {:.3} s (checksum {check:#x})",
         o.threads, o.rounds, secs
@@ -106,18 +119,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     print_summary();
     let released = oxmalloc::release_free_memory();
     println!("release_free_memory() released {:.2} MiB", mib(released));
-    match o.report.as_deref() {
-        Some("json") => {
-            let mut s = String::new();
-            oxmalloc::write_json(&mut s).map_err(|e| e.to_string())?;
-            println!("{s}");
-        }
-        Some(_) => {
-            let mut s = String::new();
-            oxmalloc::write_report(&mut s, 2).map_err(|e| e.to_string())?;
-            print!("{s}");
-        }
-        None => print_summary(),
+    if o.report == Some(Report::Text) {
+        let mut s = String::new();
+        oxmalloc::write_report(&mut s, 2).map_err(|e| e.to_string())?;
+        print!("{s}");
+    } else {
+        print_summary();
     }
     Ok(())
 }
@@ -133,6 +140,14 @@ fn print_summary() {
         (
             "bytes in use by the program",
             format!("{:>10.2} MiB", mib(s.allocated_bytes)),
+        ),
+        (
+            "peak in spans / peak heap",
+            format!(
+                "{:>10.2} MiB / {:.2} MiB",
+                mib(s.peak_in_use_bytes),
+                mib(s.peak_heap_size)
+            ),
         ),
         ("heap size", format!("{:>10.2} MiB", mib(s.heap_size))),
         (

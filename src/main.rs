@@ -1,40 +1,61 @@
 //! The `oxmalloc` command.
 //!
-//! - `oxmalloc run [--stats] -- PROGRAM ARGS...`: runs a program on the C
-//!   library (`run.rs`).
+//! - `oxmalloc run [OPTIONS] PROGRAM ARGS...`: runs a program on the C
+//!   library, with reports and a memory timeline (`run.rs`, `timeline.rs`).
 //! - `oxmalloc` or `oxmalloc demo`: a multi-threaded workload on `OxMalloc`
 //!   as the global allocator, then its report (`demo.rs`).
+//! - `oxmalloc install --prefix DIR`: installs the library, its header, its
+//!   pkg-config file and the command (`install.rs`).
+//!
+//! Each subcommand's options are a `clap::Args` struct in its own module;
+//! `oxmalloc help SUBCOMMAND` or `--help` anywhere shows them.
 
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 #[global_allocator]
 static A: oxmalloc::OxMalloc = oxmalloc::OxMalloc;
 
 mod demo;
+mod install;
+mod library;
 mod run;
+mod timeline;
 
-const USAGE: &str = "usage: oxmalloc run [--stats[=1|2]] [--lib PATH] -- PROGRAM ARGS...\n       oxmalloc [demo [--threads N] [--rounds N] [--report text|json]]\n       oxmalloc help";
+/// oxmalloc: a thread-caching memory allocator with external memory
+/// injection. Without a command, runs the demonstration.
+#[derive(Parser)]
+#[command(name = "oxmalloc", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Run(run::RunArgs),
+    Demo(demo::DemoArgs),
+    Install(install::InstallArgs),
+}
+
+/// Parses the command line; exits with clap's message (status 2) on a usage
+/// error, or 0 after `--help` / `--version`.
+fn parse() -> Cli {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    run::spell_bare_stats(&mut args);
+    Cli::parse_from(args)
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (cmd, rest) = match args.split_first() {
-        Some((c, r)) => (c.as_str(), r),
-        None => ("demo", &[][..]),
+    let result = match parse().command {
+        Some(Command::Run(a)) => run::run(a),
+        Some(Command::Demo(a)) => demo::run(a).map(|()| ExitCode::SUCCESS),
+        None => demo::run(demo::DemoArgs::default()).map(|()| ExitCode::SUCCESS),
+        Some(Command::Install(a)) => install::run(a).map(|()| ExitCode::SUCCESS),
     };
-    let result = match cmd {
-        "demo" => demo::run(rest),
-        "run" => run::run(rest),
-        "help" | "-h" | "--help" => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        other => Err(format!("unknown command {other:?}\n{USAGE}")),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("oxmalloc: {e}");
-            ExitCode::from(2)
-        }
-    }
+    result.unwrap_or_else(|e| {
+        eprintln!("oxmalloc: {e}");
+        ExitCode::FAILURE
+    })
 }

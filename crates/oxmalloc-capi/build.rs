@@ -3,12 +3,14 @@
 //! `target/<profile>/oxmalloc.pc`), so C programs can build against the
 //! library straight from the build tree:
 //! `PKG_CONFIG_PATH=target/release pkg-config --cflags --libs oxmalloc`.
+//! `oxmalloc.pc.in` is the template (`oxmalloc install` fills it too).
 
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
 fn main() {
     println!("cargo:rerun-if-changed=include/oxmalloc.h");
+    println!("cargo:rerun-if-changed=oxmalloc.pc.in");
     println!("cargo:rerun-if-changed=build.rs");
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
@@ -31,22 +33,15 @@ fn install(manifest: &Path, profile_dir: &Path) -> std::io::Result<()> {
         manifest.join("include/oxmalloc.h"),
         include.join("oxmalloc.h"),
     )?;
-    let pc = format!(
-        "prefix={prefix}\n\
-         includedir=${{prefix}}/include\n\
-         # The library is in deps/ whenever it is built; it is also copied to\n\
-         # ${{prefix}} when built as a package of its own (cargo build -p oxmalloc-capi).\n\
-         libdir=${{prefix}}/deps\n\
-         \n\
-         Name: oxmalloc\n\
-         Description: {desc}\n\
-         Version: {version}\n\
-         Cflags: -I${{includedir}}\n\
-         Libs: -L${{libdir}} -loxmalloc\n\
-         Libs.private: -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc\n",
-        prefix = profile_dir.display(),
-        desc = "thread-caching memory allocator with external memory injection",
-        version = env::var("CARGO_PKG_VERSION").unwrap_or_default(),
-    );
+    // The library is in deps/ whenever it is built; it is also copied to
+    // the profile directory when built as a package of its own
+    // (cargo build -p oxmalloc-capi).
+    let pc = fs::read_to_string(manifest.join("oxmalloc.pc.in"))?
+        .replace("@prefix@", &profile_dir.display().to_string())
+        .replace("@libdir@", "${prefix}/deps")
+        .replace(
+            "@version@",
+            &env::var("CARGO_PKG_VERSION").unwrap_or_default(),
+        );
     fs::write(profile_dir.join("oxmalloc.pc"), pc)
 }

@@ -21,8 +21,11 @@
  * thread: they must be thread-safe and must never call malloc, free or any
  * function that may (printf, for example).
  *
- * Environment: MALLOCSTATS=1 or 2 prints the allocator report to standard
- * error when the program exits (shared library).
+ * Environment (shared library): MALLOCSTATS=1, 2 or json prints the
+ * allocator report to standard error when the program exits;
+ * OXMALLOC_STATS_DIR=DIR writes it as JSON into DIR, one file per process;
+ * OXMALLOC_TIMELINE=FILE samples the figures every few milliseconds into
+ * FILE. The README's table lists every variable.
  */
 #ifndef OXMALLOC_H
 #define OXMALLOC_H
@@ -247,6 +250,26 @@ int oxmalloc_heap_retire(struct oxmalloc_heap *heap, struct oxmalloc_range *rang
 /* Frees every object of the heap at once, in time proportional to its
  * spans; the heap stays usable, on the same pages. */
 void oxmalloc_heap_destroy(struct oxmalloc_heap *heap);
+
+/* ---- Reports ------------------------------------------------------------ */
+
+/* The allocator report as JSON, one line: {"summary": {...}, "classes": [...],
+ * "page_heap": [...], "regions": [...]} (the summary has the figures of
+ * MallocExtension_GetNumericProperty, their peaks peak_heap_size and
+ * peak_in_use_bytes, and page_size).
+ *
+ * oxmalloc_write_json writes it into buf, cut to len - 1 bytes and
+ * NUL-terminated (buf may be NULL when len is 0), and returns the length of
+ * the whole report, as snprintf does: a return value >= len means it was cut.
+ * The figures move as the program allocates, so a second call may need a
+ * few more bytes than the first one said: leave some room.
+ *
+ * oxmalloc_write_json_fd writes it to a file descriptor with write(2) and
+ * returns 0, or -1 when a write failed (errno says why).
+ *
+ * Neither allocates; neither may be called from an oxmalloc callback. */
+int oxmalloc_write_json(char *buf, size_t len);
+int oxmalloc_write_json_fd(int fd);
 
 /* ---- gperftools' MallocExtension (malloc_extension_c.h) ------------------ */
 

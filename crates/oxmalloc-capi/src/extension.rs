@@ -4,8 +4,8 @@
 //! `tcmalloc.pageheap_free_bytes`, …) plus `oxmalloc.*` ones; see the
 //! engine's `numeric_property`.
 
+use crate::slice_writer::SliceWriter;
 use core::ffi::{c_char, c_int, c_void, CStr};
-use core::fmt;
 use engine::size_class::allocation_size;
 use engine::Ownership;
 
@@ -66,30 +66,6 @@ pub unsafe extern "C" fn MallocExtension_SetNumericProperty(
     }
 }
 
-/// A `fmt::Write` into a caller's buffer that keeps room for the final NUL
-/// and drops what does not fit.
-struct SliceWriter<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl fmt::Write for SliceWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len().saturating_sub(1);
-        for (d, &b) in self
-            .buf
-            .iter_mut()
-            .take(room)
-            .skip(self.len)
-            .zip(s.as_bytes())
-        {
-            *d = b;
-            self.len += 1;
-        }
-        Ok(())
-    }
-}
-
 /// Writes the detailed report (level 2) into `buf`, NUL-terminated and cut
 /// to `len` bytes.
 ///
@@ -103,11 +79,9 @@ pub unsafe extern "C" fn MallocExtension_GetStats(buf: *mut c_char, len: c_int) 
     }
     // SAFETY: writable for `len` bytes (caller).
     let bytes = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), n) };
-    let mut w = SliceWriter { buf: bytes, len: 0 };
+    let mut w = SliceWriter::new(bytes);
     let _ = engine::write_report(&mut w, 2);
-    if let Some(end) = w.buf.get_mut(w.len) {
-        *end = 0;
-    }
+    w.finish();
 }
 
 /// Gives every free page back to the OS, as each region's policy allows.

@@ -8,7 +8,11 @@
 //! | [`extension`] | gperftools' `MallocExtension_*` functions and `nallocx` |
 //! | [`regions`] | the region API of `include/oxmalloc.h` (`oxmalloc_inject`, …) |
 //! | [`heaps`] | heaps bound to regions (`oxmalloc_heap_new_in`, …) |
-//! | [`exit_report`] | `MALLOCSTATS=1\|2`: the allocator report on standard error at exit |
+//! | [`exit_report`] | `MALLOCSTATS=1\|2\|json`, `OXMALLOC_STATS_DIR`: the allocator report at exit |
+//! | [`json_report`] | `oxmalloc_write_json`, `oxmalloc_write_json_fd`: the JSON report for C |
+//! | [`timeline`] | `OXMALLOC_TIMELINE`: a thread sampling the figures into a file |
+//! | [`process`] | the pid and command line the reports name; the main process of a run |
+//! | `slice_writer` | text into a caller's buffer, `snprintf`-style |
 //! | `fatal` | stopping the program with a message, never allocating (and the panic hook) |
 //!
 //! # Why this crate links `std`
@@ -24,9 +28,12 @@
 //! # Load-time and exit-time hooks
 //! The library's constructor (an `.init_array` entry, run before `main` and
 //! before the constructors of the libraries that depend on it) installs the
-//! panic hook, reads `MALLOCSTATS` and starts the background release thread
-//! when `OXMALLOC_BACKGROUND_RELEASE_MS` asks for it; its `.fini_array` destructor prints the
-//! report. Neither uses `atexit`, which may allocate.
+//! panic hook, reads the report variables (`MALLOCSTATS`, `OXMALLOC_STATS_*`,
+//! `OXMALLOC_PARENT_PID`), and starts the background release thread and the
+//! timeline's sampler when `OXMALLOC_BACKGROUND_RELEASE_MS` and
+//! `OXMALLOC_TIMELINE` ask for them; its `.fini_array` destructor takes the
+//! timeline's last sample and writes the reports. Neither uses `atexit`,
+//! which may allocate.
 
 mod alias;
 pub mod cxx;
@@ -34,16 +41,22 @@ pub mod exit_report;
 pub mod extension;
 mod fatal;
 pub mod heaps;
+pub mod json_report;
 pub mod malloc;
+pub mod process;
 pub mod regions;
+mod slice_writer;
 mod slots;
+pub mod timeline;
 
 /// Runs when the library is loaded (or, for the static library, when the
 /// program starts).
 extern "C" fn on_load() {
     fatal::install_panic_hook();
+    process::arm();
     exit_report::arm();
     start_background_release();
+    timeline::start();
 }
 
 /// `OXMALLOC_BACKGROUND_RELEASE_MS=N` (or `TCMALLOC_…`): a thread gives idle
@@ -61,6 +74,7 @@ fn start_background_release() {
 
 /// Runs when the library is unloaded, after `atexit` handlers.
 extern "C" fn on_unload() {
+    timeline::finish();
     exit_report::print();
 }
 

@@ -24,6 +24,8 @@
 //! | `oxmalloc.injected_in_use_bytes` | | bytes of injected regions in spans in use |
 //! | `oxmalloc.total_released_bytes` | | bytes released over the process's life |
 //! | `oxmalloc.release_rate_milli` | yes | release rate in thousandths (1000 = 1.0) |
+//! | `oxmalloc.peak_heap_size` | | the highest `generic.heap_size` so far |
+//! | `oxmalloc.peak_in_use_bytes` | | high-water mark of the bytes in spans in use (objects the program held plus free objects cached in those spans) |
 
 use crate::global::{self as front, init};
 use crate::heap::global;
@@ -72,6 +74,8 @@ pub fn numeric_property(name: &str) -> Option<usize> {
         "oxmalloc.injected_in_use_bytes" => injected_in_use,
         "oxmalloc.total_released_bytes" => s.total_released_bytes,
         "oxmalloc.release_rate_milli" => global().settings.release_rate_milli(),
+        "oxmalloc.peak_heap_size" => s.peak_heap_size,
+        "oxmalloc.peak_in_use_bytes" => s.peak_in_use_bytes,
         _ => return None,
     })
 }

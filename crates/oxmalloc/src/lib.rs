@@ -117,7 +117,7 @@ pub use region::{
     RegionKind, RegionOptions, LABEL_LEN, MAX_REGIONS,
 };
 pub use release::{Release, ReleaseHook, ReleaseOutcome};
-pub use report::{write_json, write_report};
+pub use report::{write_json, write_json_string, write_report};
 pub use stats::{
     for_each_region, mark_thread_idle, region_info, release_free_memory, release_to_system, stats,
     Stats,

@@ -54,6 +54,10 @@ pub struct PageHeapStats {
     pub from_system_bytes: usize,
     /// Bytes of system-allocator memory in released spans.
     pub from_system_released_bytes: usize,
+    /// The high-water mark of `in_use_bytes`.
+    pub peak_in_use_bytes: usize,
+    /// The high-water mark of `system_bytes`.
+    pub peak_system_bytes: usize,
 }
 
 /// The three kinds of free list.
@@ -108,6 +112,8 @@ impl PageHeap {
                 total_released_bytes: 0,
                 from_system_bytes: 0,
                 from_system_released_bytes: 0,
+                peak_in_use_bytes: 0,
+                peak_system_bytes: 0,
             },
             scavenge_counter: 0,
             epoch: 0,
@@ -148,6 +154,10 @@ impl PageHeap {
                     self.stats.from_system_released_bytes -= b;
                 }
             }
+        }
+        if to == Some(SpanState::InUse) {
+            self.stats.peak_in_use_bytes =
+                self.stats.peak_in_use_bytes.max(self.stats.in_use_bytes);
         }
         region::account(s.region, from, to, b);
     }
@@ -345,6 +355,7 @@ impl PageHeap {
         if c.system {
             self.stats.from_system_bytes += bytes;
         }
+        self.stats.peak_system_bytes = self.stats.peak_system_bytes.max(self.stats.system_bytes);
         // SAFETY: `s` is a new free span, on no list.
         unsafe {
             self.account(&*s, None, Some(SpanState::Free));

@@ -77,6 +77,14 @@ pub fn write_report(out: &mut dyn Write, level: u32) -> Result {
         "Virtual address space used",
     )?;
     writeln!(out, "MALLOC:")?;
+    line(
+        out,
+        ' ',
+        s.peak_in_use_bytes,
+        "Peak bytes in spans in use (objects + cached free objects)",
+    )?;
+    line(out, ' ', s.peak_heap_size, "Peak heap size")?;
+    writeln!(out, "MALLOC:")?;
     writeln!(
         out,
         "MALLOC: {:>16}              Spans in use",
@@ -278,7 +286,7 @@ pub fn write_json(out: &mut dyn Write) -> Result {
 fn write_summary_json(out: &mut dyn Write, s: &Stats) -> Result {
     write!(
         out,
-        "{{\"allocated_bytes\":{},\"heap_size\":{},\"pageheap_free_bytes\":{},\"pageheap_unmapped_bytes\":{},\"central_cache_free_bytes\":{},\"transfer_cache_free_bytes\":{},\"thread_cache_free_bytes\":{},\"thread_cache_count\":{},\"max_total_thread_cache_bytes\":{},\"spans_in_use\":{},\"free_spans\":{},\"metadata_bytes\":{},\"physical_bytes\":{},\"total_released_bytes\":{},\"heap_limit_bytes\":{},\"page_size\":{}}}",
+        "{{\"allocated_bytes\":{},\"heap_size\":{},\"pageheap_free_bytes\":{},\"pageheap_unmapped_bytes\":{},\"central_cache_free_bytes\":{},\"transfer_cache_free_bytes\":{},\"thread_cache_free_bytes\":{},\"thread_cache_count\":{},\"max_total_thread_cache_bytes\":{},\"spans_in_use\":{},\"free_spans\":{},\"metadata_bytes\":{},\"physical_bytes\":{},\"total_released_bytes\":{},\"heap_limit_bytes\":{},\"peak_heap_size\":{},\"peak_in_use_bytes\":{},\"page_size\":{}}}",
         s.allocated_bytes,
         s.heap_size,
         s.pageheap_free_bytes,
@@ -294,11 +302,14 @@ fn write_summary_json(out: &mut dyn Write, s: &Stats) -> Result {
         s.physical_bytes(),
         s.total_released_bytes,
         s.heap_limit_bytes,
+        s.peak_heap_size,
+        s.peak_in_use_bytes,
         PAGE_SIZE
     )
 }
 
-fn write_json_string(out: &mut dyn Write, s: &str) -> Result {
+/// Writes `s` as a JSON string (quoted, escaped), without allocating.
+pub fn write_json_string(out: &mut dyn Write, s: &str) -> Result {
     out.write_char('"')?;
     for ch in s.chars() {
         match ch {

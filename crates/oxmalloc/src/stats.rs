@@ -46,6 +46,18 @@ pub struct Stats {
     pub total_released_bytes: usize,
     /// The heap limit in bytes (0: none).
     pub heap_limit_bytes: usize,
+    /// The highest `heap_size` so far. The heap gives memory back to the OS
+    /// by releasing pages, which keeps them in the heap (as
+    /// `pageheap_unmapped_bytes`), so today this equals `heap_size`; it
+    /// differs once memory leaves the heap for good.
+    pub peak_heap_size: usize,
+    /// The high-water mark of the bytes in spans handed out by the page heap
+    /// (large objects and small-object spans): what the program held at its
+    /// peak **plus** the free objects then cached in the thread caches,
+    /// transfer caches and central lists, which live in those spans. An upper
+    /// bound of the peak of `allocated_bytes`, updated whenever a span is
+    /// handed out.
+    pub peak_in_use_bytes: usize,
 }
 
 impl Stats {
@@ -134,6 +146,8 @@ unsafe fn snapshot_held(h: &crate::heap::HeapCore) -> Stats {
         metadata_bytes: meta::mapped_bytes(),
         total_released_bytes: ph.total_released_bytes,
         heap_limit_bytes: h.settings.limit(),
+        peak_heap_size: ph.peak_system_bytes,
+        peak_in_use_bytes: ph.peak_in_use_bytes,
     }
 }
 

@@ -49,6 +49,8 @@ fn every_name_answers_and_unknown_names_do_not() {
         "oxmalloc.injected_in_use_bytes",
         "oxmalloc.total_released_bytes",
         "oxmalloc.release_rate_milli",
+        "oxmalloc.peak_heap_size",
+        "oxmalloc.peak_in_use_bytes",
     ] {
         assert!(get(name).is_some(), "{name}");
     }
@@ -70,6 +72,39 @@ fn allocated_bytes_are_exact() {
         free(p, n);
         assert_eq!(allocated(), before, "free after malloc({n})");
     }
+}
+
+#[test]
+fn peaks_are_high_water_marks() {
+    let _g = SERIAL.lock().unwrap();
+    let spans_in_use =
+        |s: &oxmalloc::Stats| s.heap_size - s.pageheap_free_bytes - s.pageheap_unmapped_bytes;
+    let before = oxmalloc::stats();
+    assert!(before.peak_in_use_bytes >= spans_in_use(&before));
+    assert!(before.peak_heap_size >= before.heap_size);
+    // Above any peak so far: a new high-water mark of this size.
+    let n = before.peak_in_use_bytes + (8 << 20);
+    let p = alloc(n);
+    let during = oxmalloc::stats();
+    assert!(
+        during.peak_in_use_bytes >= spans_in_use(&before) + n,
+        "{during:?}"
+    );
+    assert_eq!(
+        during.peak_in_use_bytes,
+        spans_in_use(&during).max(during.peak_in_use_bytes)
+    );
+    assert!(during.peak_heap_size >= during.heap_size);
+    free(p, n);
+    let after = oxmalloc::stats();
+    // The peak stays when the memory goes.
+    assert!(spans_in_use(&after) < spans_in_use(&during) - n / 2);
+    assert!(after.peak_in_use_bytes >= during.peak_in_use_bytes);
+    assert_eq!(
+        get("oxmalloc.peak_in_use_bytes"),
+        Some(after.peak_in_use_bytes)
+    );
+    assert_eq!(get("oxmalloc.peak_heap_size"), Some(after.peak_heap_size));
 }
 
 #[test]

@@ -46,6 +46,8 @@ fn text_and_json_agree_and_add_up() {
         "Actual memory used (physical + swap)",
         "Bytes released to OS (aka unmapped)",
         "Virtual address space used",
+        "Peak bytes in spans in use",
+        "Peak heap size",
         "Spans in use",
         "Thread heaps in use",
         "Tcmalloc page size",
@@ -73,6 +75,11 @@ fn text_and_json_agree_and_add_up() {
             + n("thread_cache_free_bytes")
     );
     assert_eq!(n("page_size"), 8192);
+    assert!(n("peak_heap_size") >= n("heap_size"));
+    assert!(
+        n("peak_in_use_bytes")
+            >= n("heap_size") - n("pageheap_free_bytes") - n("pageheap_unmapped_bytes")
+    );
     let regions = v["regions"].as_array().unwrap();
     assert!(regions.iter().any(|r| r["label"] == "quote\"d pool"));
     let region_in_use: u64 = regions
