@@ -126,6 +126,24 @@ impl AddressMap {
         }
     }
 
+    /// Calls `f` for every entry of `region`, in address order.
+    pub(crate) fn for_each_of(&self, region: u16, mut f: impl FnMut(Entry)) {
+        for e in self.slice().iter().filter(|e| e.region == region) {
+            f(*e);
+        }
+    }
+
+    /// Gives every entry of region `from` to region `to`.
+    pub(crate) fn retag(&mut self, from: u16, to: u16) {
+        for i in 0..self.len {
+            // SAFETY: an initialised entry.
+            let e = unsafe { &mut *self.entries.add(i) };
+            if e.region == from {
+                e.region = to;
+            }
+        }
+    }
+
     fn remove_at(&mut self, i: usize) {
         // SAFETY: `i < len`; the tail moves down by one.
         unsafe {
@@ -181,5 +199,10 @@ mod tests {
         assert_eq!(m.find(1_000_000 + 5_000 + 7), None);
         m.remove_region(9);
         assert_eq!(m.slice().len(), 2);
+        m.retag(1, 4);
+        assert_eq!(m.find(120).map(|e| e.region), Some(4));
+        let mut n = 0;
+        m.for_each_of(4, |_| n += 1);
+        assert_eq!(n, 1);
     }
 }

@@ -11,7 +11,7 @@ use crate::pagemap::PAGEMAP;
 use crate::settings::Settings;
 use crate::size_class::{ClassInfo, CLASSES, PAGE_SHIFT};
 use crate::span::{FreeObject, Span, SpanList};
-use crate::sync::Mutex;
+use crate::sync::{Mutex, RawLock};
 use core::ptr;
 
 struct Inner {
@@ -174,22 +174,16 @@ impl CentralFreeList {
     /// [`CentralFreeList::counts`] for a caller holding the lock.
     ///
     /// # Safety
-    /// The caller holds the lock through `fork_lock`.
+    /// The caller holds the lock through [`Self::lock`].
     pub(crate) unsafe fn counts_held(&self) -> (usize, usize) {
         // SAFETY: forwarded.
         let g = unsafe { self.inner.held() };
         (g.free_objects, g.spans)
     }
 
-    pub(crate) fn fork_lock(&self) {
-        self.inner.raw_lock();
-    }
-
-    /// # Safety
-    /// Paired with `fork_lock`.
-    pub(crate) unsafe fn fork_unlock(&self) {
-        // SAFETY: forwarded.
-        unsafe { self.inner.raw_unlock() };
+    /// The list's lock, for taking every lock of a heap at once.
+    pub(crate) fn lock(&self) -> &dyn RawLock {
+        &self.inner
     }
 }
 

@@ -18,7 +18,7 @@ use crate::region::{self, RegionId, Source};
 use crate::settings::{Settings, MAX_THREAD_CACHE, MIN_THREAD_CACHE};
 use crate::size_class::{CLASSES, NUM_CLASSES, PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{FreeObject, Span};
-use crate::sync::Mutex;
+use crate::sync::{Mutex, RawLock};
 use crate::transfer::TransferCache;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -218,20 +218,10 @@ pub(crate) unsafe fn dispose(h: &'static HeapCore) {
     unsafe { RECORDS.give(core::ptr::NonNull::from(h)) };
 }
 
-/// For fork: the heap table and the pool of heap records.
-pub(crate) fn fork_lock() {
-    SLOTS_LOCK.raw_lock();
-    RECORDS.fork_lock();
-}
-
-/// # Safety
-/// Paired with [`fork_lock`].
-pub(crate) unsafe fn fork_unlock() {
-    // SAFETY: forwarded.
-    unsafe {
-        RECORDS.fork_unlock();
-        SLOTS_LOCK.raw_unlock();
-    }
+/// The locks of the heap table and the pool of heap records (for fork), in
+/// order.
+pub(crate) fn table_locks() -> [&'static dyn RawLock; 2] {
+    [&SLOTS_LOCK, RECORDS.lock()]
 }
 
 /// The global heap.
@@ -589,28 +579,26 @@ impl HeapCore {
         }
     }
 
+    /// Calls `f` with every lock of the heap in the documented order.
+    pub(crate) fn for_each_lock(&self, f: &mut dyn FnMut(&dyn RawLock)) {
+        f(&self.caches);
+        for c in 0..NUM_CLASSES {
+            f(self.transfer[c].lock());
+            f(self.central[c].lock());
+        }
+        f(&self.pages);
+    }
+
     /// Takes every lock of the heap in the documented order (for fork, and
     /// for consistent statistics).
     pub(crate) fn lock_all(&self) {
-        self.caches.raw_lock();
-        for c in 0..NUM_CLASSES {
-            self.transfer[c].fork_lock();
-            self.central[c].fork_lock();
-        }
-        self.pages.raw_lock();
+        self.for_each_lock(&mut |l| l.raw_lock());
     }
 
     /// # Safety
     /// Paired with `lock_all` on the same thread (or its forked child).
     pub(crate) unsafe fn unlock_all(&self) {
         // SAFETY: forwarded: this thread (or its parent) holds them all.
-        unsafe {
-            self.pages.raw_unlock();
-            for c in (0..NUM_CLASSES).rev() {
-                self.central[c].fork_unlock();
-                self.transfer[c].fork_unlock();
-            }
-            self.caches.raw_unlock();
-        }
+        self.for_each_lock(&mut |l| unsafe { l.raw_unlock() });
     }
 }

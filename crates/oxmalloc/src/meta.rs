@@ -7,7 +7,7 @@
 //! churn, only with the peak number of live records.
 
 use crate::os;
-use crate::sync::Mutex;
+use crate::sync::{Mutex, RawLock};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -122,18 +122,9 @@ impl<T> Pool<T> {
         self.inner.lock().live
     }
 
-    /// For fork: lock in `prepare`.
-    pub(crate) fn fork_lock(&self) {
-        self.inner.raw_lock();
-    }
-
-    /// For fork: unlock in the parent or the child.
-    ///
-    /// # Safety
-    /// Paired with [`Pool::fork_lock`] on the same thread (or its child).
-    pub(crate) unsafe fn fork_unlock(&self) {
-        // SAFETY: forwarded.
-        unsafe { self.inner.raw_unlock() };
+    /// The pool's lock (for fork).
+    pub(crate) fn lock(&self) -> &dyn RawLock {
+        &self.inner
     }
 }
 
@@ -143,18 +134,9 @@ impl<T> Default for Pool<T> {
     }
 }
 
-/// For fork: lock the bump allocator.
-pub(crate) fn fork_lock() {
-    BUMP.raw_lock();
-}
-
-/// For fork: unlock the bump allocator.
-///
-/// # Safety
-/// Paired with [`fork_lock`].
-pub(crate) unsafe fn fork_unlock() {
-    // SAFETY: forwarded.
-    unsafe { BUMP.raw_unlock() };
+/// The bump allocator's lock (for fork).
+pub(crate) fn lock() -> &'static dyn RawLock {
+    &BUMP
 }
 
 #[cfg(test)]

@@ -504,3 +504,182 @@ mod guard {
         unsafe { addr().write_volatile(v) }
     }
 }
+
+/// Defines `fn $getter() -> Option<$ty>`: the address of symbol `$sym` of
+/// another library (a function or a static), or `None` when no loaded object
+/// defines it. Stable Rust has no weak imports; a weak reference written in
+/// assembly is resolved by the dynamic loader (or the static linker) to the
+/// definition or to 0, so code that uses glibc or libstdc++ extras still
+/// loads without them.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! weak_symbol {
+    ($(#[$m:meta])* $vis:vis fn $getter:ident() -> Option<$ty:ty> = $sym:literal;) => {
+        core::arch::global_asm!(
+            ".pushsection .data.rel.ro,\"aw\"",
+            ".balign 8",
+            concat!(".globl __oxmalloc_weak_", $sym),
+            concat!(".hidden __oxmalloc_weak_", $sym),
+            concat!("__oxmalloc_weak_", $sym, ":"),
+            concat!(".8byte ", $sym),
+            concat!(".weak ", $sym),
+            ".popsection",
+        );
+        $(#[$m])*
+        $vis fn $getter() -> Option<$ty> {
+            extern "C" {
+                #[link_name = concat!("__oxmalloc_weak_", $sym)]
+                static WORD: Option<$ty>;
+            }
+            // SAFETY: the word is written by the loader before any code runs
+            // and never changes; `Option` of a reference or function pointer
+            // has the layout of a nullable pointer.
+            unsafe { WORD }
+        }
+    };
+}
+
+weak_symbol! {
+    /// glibc's `__libc_single_threaded` (2.32 and later).
+    fn libc_single_threaded() -> Option<&'static u8> = "__libc_single_threaded";
+}
+weak_symbol! {
+    /// glibc's lock of the list of all `FILE`s (recursive).
+    fn io_list_lock() -> Option<unsafe extern "C" fn()> = "_IO_list_lock";
+}
+weak_symbol! {
+    /// Releases [`io_list_lock`] once.
+    fn io_list_unlock() -> Option<unsafe extern "C" fn()> = "_IO_list_unlock";
+}
+weak_symbol! {
+    /// Resets [`io_list_lock`] to unlocked (in a forked child).
+    fn io_list_resetlock() -> Option<unsafe extern "C" fn()> = "_IO_list_resetlock";
+}
+
+/// True when the C library says the process has only ever had one thread
+/// (`false` when it cannot say).
+pub(crate) fn single_threaded() -> bool {
+    // SAFETY: a byte glibc keeps for this purpose; a racy read only errs
+    // toward "multi-threaded", which is always safe.
+    libc_single_threaded().is_some_and(|b| unsafe { core::ptr::read_volatile(b) } != 0)
+}
+
+/// stdio's list lock, taken the way glibc's own malloc orders it: before the
+/// allocator's locks in `fork()`. Returns false when the C library has none.
+pub(crate) fn lock_stdio_list() -> bool {
+    match io_list_lock() {
+        // SAFETY: glibc's function, callable any time (a recursive lock).
+        Some(f) => unsafe {
+            f();
+            true
+        },
+        None => false,
+    }
+}
+
+/// Releases what [`lock_stdio_list`] took (in the parent).
+pub(crate) fn unlock_stdio_list() {
+    if let Some(f) = io_list_unlock() {
+        // SAFETY: glibc's function; the caller took the lock once.
+        unsafe { f() };
+    }
+}
+
+/// Resets stdio's list lock in a forked child (whatever it held).
+pub(crate) fn reset_stdio_list() {
+    if let Some(f) = io_list_resetlock() {
+        // SAFETY: glibc's function; the child has one thread.
+        unsafe { f() };
+    }
+}
+
+/// Blocks every signal for the calling thread; returns the mask to restore.
+pub(crate) fn block_signals() -> libc::sigset_t {
+    // SAFETY: zeroed sigsets are valid out-buffers; sigfillset and
+    // pthread_sigmask only write them.
+    unsafe {
+        let mut all: libc::sigset_t = core::mem::zeroed();
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        old
+    }
+}
+
+/// Restores a signal mask [`block_signals`] returned.
+pub(crate) fn restore_signals(old: &libc::sigset_t) {
+    // SAFETY: a valid mask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, core::ptr::null_mut()) };
+}
+
+/// A word shared with forked children (a `MAP_SHARED` anonymous page), for
+/// waiting on each other.
+pub(crate) fn map_shared_words() -> Option<NonNull<core::sync::atomic::AtomicU32>> {
+    map_at(
+        0,
+        page_size(),
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+    )
+    .map(|p| p.cast())
+}
+
+/// Waits (up to `ms` milliseconds in all) while `w` holds `v`; the word may
+/// be shared with other processes. True when it changed.
+pub(crate) fn wait_shared(w: &core::sync::atomic::AtomicU32, v: u32, ms: u64) -> bool {
+    use core::sync::atomic::Ordering;
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 10_000_000,
+    };
+    for _ in 0..ms.div_ceil(10) {
+        if w.load(Ordering::Acquire) != v {
+            return true;
+        }
+        // SAFETY: FUTEX_WAIT (not private: the word may be shared with
+        // another process) on a valid aligned word, with a timeout.
+        unsafe {
+            libc::syscall(libc::SYS_futex, w.as_ptr(), libc::FUTEX_WAIT, v, &ts);
+        }
+    }
+    w.load(Ordering::Acquire) != v
+}
+
+/// Wakes the waiters of a shared word.
+pub(crate) fn wake_shared(w: &core::sync::atomic::AtomicU32) {
+    // SAFETY: FUTEX_WAKE on a valid aligned word.
+    unsafe {
+        libc::syscall(libc::SYS_futex, w.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+    }
+}
+
+/// Replaces `[at, at + len)` (a range the caller owns) by private anonymous
+/// memory holding `copy`'s contents: `copy` (a private anonymous mapping of
+/// `len` bytes) is moved there by `mremap`, page tables and all. False when
+/// the kernel refused.
+pub(crate) fn move_mapping(copy: NonNull<u8>, at: usize, len: usize) -> bool {
+    // SAFETY: both ranges are owned by the caller; MREMAP_FIXED replaces
+    // whatever was mapped at `at`.
+    let p = unsafe {
+        libc::mremap(
+            copy.as_ptr().cast(),
+            len,
+            len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            at as *mut libc::c_void,
+        )
+    };
+    p != libc::MAP_FAILED
+}
+
+/// Maps fresh private anonymous memory (no swap reserved) over
+/// `[at, at + len)`, a range the caller owns.
+pub(crate) fn map_fresh_at(at: usize, len: usize) -> bool {
+    map_at(
+        at,
+        len,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+    )
+    .is_some()
+}

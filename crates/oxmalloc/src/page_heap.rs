@@ -637,7 +637,7 @@ impl PageHeap {
     /// # Safety
     /// The range is carved memory of this heap, whose spans nobody else
     /// touches meanwhile.
-    unsafe fn for_each_span_in(start: usize, end: usize, mut f: impl FnMut(*mut Span)) {
+    pub(crate) unsafe fn for_each_span_in(start: usize, end: usize, mut f: impl FnMut(*mut Span)) {
         let mut page = start;
         while page < end {
             let s = PAGEMAP.get(page);
@@ -679,6 +679,36 @@ impl PageHeap {
         self.stats.system_bytes -= bytes;
         PAGEMAP.clear(start, end);
         true
+    }
+
+    /// Gives every span of the range `[start, end)` (pages) to region
+    /// `region` (in a forked child, whose shared memory became a private copy
+    /// of a region of its own).
+    ///
+    /// # Safety
+    /// As for [`PageHeap::for_each_span_in`].
+    pub(crate) unsafe fn retag_range(&mut self, start: usize, end: usize, region: u16) {
+        // SAFETY: forwarded from the caller; a free span leaves its list
+        // while its kind may change, and comes back (without merging: its
+        // neighbours were not mergeable before and move along).
+        unsafe {
+            Self::for_each_span_in(start, end, |s| {
+                let st = (*s).state;
+                let free = st != SpanState::InUse;
+                if free {
+                    self.unlink(s);
+                }
+                self.account(&*s, Some(st), None);
+                (*s).region = region;
+                if free {
+                    (*s).pinned = region::never_releases(region);
+                }
+                self.account(&*s, None, Some(st));
+                if free {
+                    self.insert(s);
+                }
+            });
+        }
     }
 
     /// Frees everything in the carved range `[start, end)` (pages) of region

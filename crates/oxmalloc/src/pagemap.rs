@@ -11,7 +11,7 @@
 use crate::meta;
 use crate::size_class::PAGE_SHIFT;
 use crate::span::Span;
-use crate::sync::Mutex;
+use crate::sync::{Mutex, RawLock};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
@@ -167,15 +167,9 @@ impl PageMap {
             .count()
     }
 
-    pub(crate) fn fork_lock(&self) {
-        self.grow.raw_lock();
-    }
-
-    /// # Safety
-    /// Paired with `fork_lock`.
-    pub(crate) unsafe fn fork_unlock(&self) {
-        // SAFETY: forwarded.
-        unsafe { self.grow.raw_unlock() };
+    /// The lock of leaf creation (for fork).
+    pub(crate) fn lock(&self) -> &dyn RawLock {
+        &self.grow
     }
 }
 

@@ -25,7 +25,7 @@ use crate::os;
 use crate::pagemap::PAGEMAP;
 use crate::release::{Release, ReleaseOutcome};
 use crate::size_class::{PAGE_SHIFT, PAGE_SIZE};
-use crate::sync::Mutex;
+use crate::sync::{Mutex, RawLock};
 use crate::sys_allocator::{MmapSysAllocator, SysAllocator};
 use core::cell::UnsafeCell;
 use core::fmt;
@@ -951,13 +951,85 @@ pub(crate) fn account(
     }
 }
 
-pub(crate) fn fork_lock() {
-    TABLE_LOCK.raw_lock();
+/// True when some region's memory is shared (a forked child must then get
+/// private copies of it).
+pub(crate) fn has_shared() -> bool {
+    TABLE
+        .iter()
+        .take(high())
+        .any(|s| s.active() && s.backing() == Backing::Shared)
 }
 
-/// # Safety
-/// Paired with `fork_lock`.
-pub(crate) unsafe fn fork_unlock() {
-    // SAFETY: forwarded.
-    unsafe { TABLE_LOCK.raw_unlock() };
+/// Calls `f` for every region whose memory is shared.
+pub(crate) fn for_each_shared(mut f: impl FnMut(u16)) {
+    for (i, s) in TABLE.iter().enumerate().take(high()) {
+        if s.active() && s.backing() == Backing::Shared {
+            f(i as u16);
+        }
+    }
+}
+
+/// Calls `f(start, end)` (bytes) for every range of region `id` that holds
+/// spans: the chunks of a system region, the carved part of an injected one.
+/// `f` must not call back into the region table.
+pub(crate) fn for_each_chunk(id: u16, mut f: impl FnMut(usize, usize)) {
+    let s = &TABLE[id as usize];
+    if s.config().kind == RegionKind::Injected {
+        let (a, b) = carved_range(id);
+        if b > a {
+            f(a, b);
+        }
+        return;
+    }
+    let map = TABLE_LOCK.lock();
+    map.for_each_of(id, |e| f(e.start, e.end));
+}
+
+/// In a forked child, once the chunks of shared region `id` were replaced
+/// by private copies: an injected region becomes private anonymous memory
+/// (its uncarved rest too, mapped fresh); a system region's chunks move to a
+/// new region of private anonymous memory (returned, to retag their spans),
+/// and its allocator is told to stop sharing (the region stays its own, for
+/// new chunks). `None` for an injected region, or when no slot is left (the
+/// region is then marked private, its allocator's releases failing
+/// harmlessly).
+pub(crate) fn privatized(id: u16) -> Option<u16> {
+    let s = &TABLE[id as usize];
+    let cfg = s.config();
+    s.backing
+        .store(backing_to(Backing::PrivateAnonymous), Ordering::Relaxed);
+    if cfg.kind == RegionKind::Injected {
+        let cursor = s.cursor.load(Ordering::Relaxed);
+        let end = cfg.start + cfg.len;
+        if end > cursor && !os::map_fresh_at(cursor, end - cursor) {
+            os::fatal(format_args!(
+                "fork: cannot replace the shared region at {:#x} by private memory",
+                cfg.start
+            ));
+        }
+        return None;
+    }
+    let copy = {
+        let mut map = TABLE_LOCK.lock();
+        let copy = register_system(&MmapSysAllocator, 1, "forked copy");
+        if let Some(c) = copy {
+            map.retag(id, c);
+            let t = &TABLE[c as usize];
+            t.obtained
+                .store(s.obtained.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        } else {
+            s.backing
+                .store(backing_to(Backing::Shared), Ordering::Relaxed);
+        }
+        copy
+    };
+    if let Some(sys) = cfg.sys {
+        sys.after_fork_in_child();
+    }
+    copy
+}
+
+/// The region table's lock (for fork).
+pub(crate) fn lock() -> &'static dyn RawLock {
+    &TABLE_LOCK
 }

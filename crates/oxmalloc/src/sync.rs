@@ -96,6 +96,37 @@ impl<T> Mutex<T> {
     }
 }
 
+/// A lock taken and released without a guard: what `fork()` and consistent
+/// statistics take, in the documented order, across every part of the
+/// allocator.
+pub(crate) trait RawLock {
+    /// Takes the lock, waiting as long as needed.
+    fn raw_lock(&self);
+    /// Takes the lock if it is free at once.
+    fn try_raw_lock(&self) -> bool;
+    /// Releases the lock.
+    ///
+    /// # Safety
+    /// The calling thread holds it through `raw_lock` / `try_raw_lock` (or is
+    /// the only thread of a forked child whose parent held it).
+    unsafe fn raw_unlock(&self);
+}
+
+impl<T> RawLock for Mutex<T> {
+    fn raw_lock(&self) {
+        Mutex::raw_lock(self)
+    }
+    fn try_raw_lock(&self) -> bool {
+        self.state
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+    unsafe fn raw_unlock(&self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { Mutex::raw_unlock(self) }
+    }
+}
+
 /// Proof of holding a [`Mutex`]; unlocks on drop.
 pub struct MutexGuard<'a, T> {
     lock: &'a Mutex<T>,

@@ -28,6 +28,7 @@ use crate::meta::Pool;
 use crate::os::{KeepErrno, ThreadExitKey};
 use crate::size_class::{class_size, class_size_unchecked, CLASSES, NUM_CLASSES};
 use crate::span::FreeObject;
+use crate::sync::RawLock;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
@@ -399,6 +400,38 @@ pub(crate) unsafe fn retire_caches_of(heap: &'static HeapCore) {
     }
 }
 
+/// In a forked child: unregisters the caches of the threads that did not
+/// make it into the child (their objects are lost, as in TCMalloc: a cache
+/// its owner was changing at the fork may be inconsistent), so the counts and
+/// budgets describe the child's one thread.
+pub(crate) fn forget_other_threads(heap: &'static HeapCore) {
+    let mine = if heap.is_global() {
+        global_cache()
+    } else {
+        heap_cache(heap.slot())
+    };
+    let mut r = heap.caches.lock();
+    let off = core::mem::offset_of!(ThreadCache, link);
+    loop {
+        let mut other: *mut ThreadCache = ptr::null_mut();
+        r.for_each(|l| {
+            // SAFETY: every registered link is the `link` field of a cache.
+            let tc = unsafe { l.cast::<u8>().sub(off).cast::<ThreadCache>() };
+            if tc != mine && other.is_null() {
+                other = tc;
+            }
+        });
+        if other.is_null() {
+            return;
+        }
+        // SAFETY: a registered cache whose thread does not exist here.
+        unsafe {
+            HeapCore::unregister_cache_locked(&mut r, ptr::addr_of_mut!((*other).link));
+            CACHES.give(NonNull::new_unchecked(other));
+        }
+    }
+}
+
 /// Empties every thread's cache of `heap` without giving the objects back
 /// (for destroying the heap: their spans are reclaimed wholesale).
 ///
@@ -529,22 +562,9 @@ pub(crate) fn flush_current() {
     }
 }
 
-/// For fork: lock the record pools.
-pub(crate) fn fork_lock() {
-    CACHES.fork_lock();
-    TABLES.fork_lock();
-}
-
-/// For fork: unlock the record pools.
-///
-/// # Safety
-/// Paired with [`fork_lock`].
-pub(crate) unsafe fn fork_unlock() {
-    // SAFETY: forwarded.
-    unsafe {
-        TABLES.fork_unlock();
-        CACHES.fork_unlock();
-    }
+/// The locks of the record pools (for fork), in order.
+pub(crate) fn locks() -> [&'static dyn RawLock; 2] {
+    [CACHES.lock(), TABLES.lock()]
 }
 
 /// Calls `f` with every cache registered with `heap`; the caller holds the

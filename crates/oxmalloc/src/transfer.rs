@@ -8,7 +8,7 @@
 
 use crate::size_class::{ClassInfo, CLASSES};
 use crate::span::FreeObject;
-use crate::sync::Mutex;
+use crate::sync::{Mutex, RawLock};
 use core::ptr;
 
 /// Most batches one class may hold.
@@ -100,21 +100,15 @@ impl TransferCache {
     /// [`TransferCache::batches`] for a caller holding the lock.
     ///
     /// # Safety
-    /// The caller holds the lock through `fork_lock`.
+    /// The caller holds the lock through [`Self::lock`].
     pub(crate) unsafe fn batches_held(&self) -> usize {
         // SAFETY: forwarded.
         unsafe { self.slots.held() }.used
     }
 
-    pub(crate) fn fork_lock(&self) {
-        self.slots.raw_lock();
-    }
-
-    /// # Safety
-    /// Paired with `fork_lock`.
-    pub(crate) unsafe fn fork_unlock(&self) {
-        // SAFETY: forwarded.
-        unsafe { self.slots.raw_unlock() };
+    /// The list's lock, for taking every lock of a heap at once.
+    pub(crate) fn lock(&self) -> &dyn RawLock {
+        &self.slots
     }
 }
 
