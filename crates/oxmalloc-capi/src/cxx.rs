@@ -2,9 +2,10 @@
 //! Itanium-mangled name (64-bit targets: `size_t` mangles as `m`).
 //!
 //! - The throwing forms loop as the standard says: on failure they call the
-//!   installed `std::new_handler` and try again; with no handler they stop the
-//!   program with a message. They use the `"C-unwind"` ABI, so a handler that
-//!   throws `std::bad_alloc` unwinds to the caller of `new` as in C++.
+//!   installed `std::new_handler` and try again; with no handler they throw
+//!   `std::bad_alloc` (through libstdc++'s `std::__throw_bad_alloc`). They use
+//!   the `"C-unwind"` ABI, so the exception unwinds to the caller of `new` as
+//!   in C++.
 //! - The `nothrow` forms try once and return null on failure (a throwing
 //!   handler could not be caught here).
 //! - Every `delete` frees through the pagemap; sizes and alignments are not
@@ -12,9 +13,10 @@
 //! - An `align_val_t` that is not a power of two is rounded up, as for
 //!   `memalign`.
 //!
-//! The handler is read through a weak reference to libstdc++'s
-//! `std::get_new_handler()`, resolved when the library is loaded: a C program
-//! without libstdc++ has none, and never needs one.
+//! The handler and the thrower are weak references to libstdc++'s
+//! `std::get_new_handler()` and `std::__throw_bad_alloc()`, resolved when the
+//! library is loaded: a C program without libstdc++ has neither, and never
+//! needs them (a C++ program loads libstdc++ before it can call `new`).
 
 use crate::alias::exports;
 use crate::malloc::{alloc, alloc_aligned, release};
@@ -24,32 +26,22 @@ use core::ffi::c_void;
 type NewHandler = unsafe extern "C-unwind" fn();
 /// `std::get_new_handler`.
 type GetNewHandler = unsafe extern "C" fn() -> Option<NewHandler>;
+/// `std::__throw_bad_alloc`: throws `std::bad_alloc`, never returns.
+type ThrowBadAlloc = unsafe extern "C-unwind" fn() -> !;
 
-// A data word holding the address of `std::get_new_handler` (mangled
-// `_ZSt15get_new_handlerv`), or 0 when no loaded object defines it. Stable
-// Rust has no weak imports; a weak reference written in assembly is resolved
-// by the dynamic loader (or the static linker) to the definition or to 0.
-core::arch::global_asm!(
-    ".pushsection .data.rel.ro,\"aw\"",
-    ".balign 8",
-    ".globl oxmalloc_capi_get_new_handler",
-    ".hidden oxmalloc_capi_get_new_handler",
-    "oxmalloc_capi_get_new_handler:",
-    ".8byte _ZSt15get_new_handlerv",
-    ".weak _ZSt15get_new_handlerv",
-    ".popsection",
-);
+engine::weak_symbol! {
+    /// libstdc++'s `std::get_new_handler()`, when libstdc++ is loaded.
+    fn get_new_handler() -> Option<GetNewHandler> = "_ZSt15get_new_handlerv";
+}
 
-extern "C" {
-    /// The word defined above: `None` when libstdc++ is not loaded.
-    static oxmalloc_capi_get_new_handler: Option<GetNewHandler>;
+engine::weak_symbol! {
+    /// libstdc++'s `std::__throw_bad_alloc()`, when libstdc++ is loaded.
+    fn throw_bad_alloc() -> Option<ThrowBadAlloc> = "_ZSt17__throw_bad_allocv";
 }
 
 /// The installed `std::new_handler`, if any.
 fn new_handler() -> Option<NewHandler> {
-    // SAFETY: the word is written by the loader before any code runs and
-    // never changes; `Option<fn>` has the layout of a nullable pointer.
-    let get = unsafe { oxmalloc_capi_get_new_handler }?;
+    let get = get_new_handler()?;
     // SAFETY: libstdc++'s `std::get_new_handler()` takes no arguments and
     // only reads the handler.
     unsafe { get() }
@@ -65,19 +57,23 @@ fn try_alloc(size: usize, align: usize) -> *mut c_void {
 }
 
 /// The throwing `operator new`: retries after each call of the new_handler;
-/// stops the program when there is none.
+/// with no handler, throws `std::bad_alloc` (stopping the program with a
+/// message only when libstdc++ is not there to throw it).
 fn new_or_handler(size: usize, align: usize) -> *mut c_void {
     loop {
         let p = try_alloc(size, align);
         if !p.is_null() {
             return p;
         }
-        match new_handler() {
+        match (new_handler(), throw_bad_alloc()) {
             // SAFETY: the program's handler; it frees memory, throws or
             // aborts, as the standard asks of it.
-            Some(h) => unsafe { h() },
-            None => engine::os::fatal(format_args!(
-                "operator new: out of memory for {size} bytes, and no std::new_handler is installed"
+            (Some(h), _) => unsafe { h() },
+            // SAFETY: libstdc++'s thrower; the exception unwinds through
+            // this "C-unwind" frame to the caller of `new`.
+            (None, Some(throw)) => unsafe { throw() },
+            (None, None) => engine::os::fatal(format_args!(
+                "operator new: out of memory for {size} bytes, and no C++ runtime to throw std::bad_alloc"
             )),
         }
     }

@@ -6,8 +6,9 @@
 //! - Failure returns null with `errno = ENOMEM`; so does a `calloc` or
 //!   `reallocarray` whose size overflows, and a `pvalloc` whose rounding does.
 //! - `posix_memalign` returns `EINVAL` for an alignment that is not a power of
-//!   two or is smaller than `sizeof(void *)`, `ENOMEM` when memory ran out, and
-//!   leaves `errno` alone.
+//!   two or is smaller than `sizeof(void *)` (leaving `errno` alone), and
+//!   `ENOMEM` when memory ran out, setting `errno` to `ENOMEM` too (glibc's
+//!   `tst-malloc-thread-fail` checks it); success leaves `errno` alone.
 //! - `aligned_alloc` and `memalign` round a non-power-of-two alignment up to
 //!   the next power of two; an alignment too large to round fails with
 //!   `EINVAL`. The size need not be a multiple of the alignment.
@@ -166,7 +167,7 @@ exports! {
 exports! {
     /// `posix_memalign(out, alignment, size)`: 0 and `*out` set, `EINVAL` for
     /// an alignment that is not a power of two or is below `sizeof(void *)`,
-    /// `ENOMEM` when memory ran out. `errno` is left alone.
+    /// `ENOMEM` (and `errno = ENOMEM`) when memory ran out.
     ///
     /// # Safety
     /// `out` is valid for writing a pointer.
@@ -176,10 +177,11 @@ exports! {
         }
         let e = errno();
         let p = raw::aligned(size, align);
-        set_errno(e);
         if p.is_null() {
+            set_errno(libc::ENOMEM);
             return libc::ENOMEM;
         }
+        set_errno(e);
         // SAFETY: `out` is writable (caller).
         unsafe { *out = p.cast() };
         0

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <initializer_list>
 #include <new>
+#include <sys/resource.h>
+#include <vector>
 #include "check.h"
 #include "oxmalloc.h"
 
@@ -109,15 +111,52 @@ int main(int argc, char **argv) {
     }
     CHECK(caught && handler_calls == 2);
 
-    if (argc > 1 && strcmp(argv[1], "abort") == 0) {
-        // A handler that returns is called again; with none, the program stops.
-        handler_calls = 0;
-        std::set_new_handler(giving_up_handler);
-        fprintf(stderr, "handler calls before: %d\n", handler_calls);
-        fflush(stderr);
+    // A handler that returns is called again; once it removes itself, the
+    // failure throws std::bad_alloc as the standard says.
+    handler_calls = 0;
+    std::set_new_handler(giving_up_handler);
+    caught = false;
+    try {
         void *p = operator new(huge);
         printf("not reached %p\n", p);
-        return 0;
+    } catch (const std::bad_alloc &) {
+        caught = true;
+    }
+    CHECK(caught && handler_calls == 1);
+    caught = false;
+    try {
+        void *p = operator new(huge, std::align_val_t(4096));
+        printf("not reached %p\n", p);
+    } catch (const std::bad_alloc &) {
+        caught = true;
+    }
+    CHECK(caught);
+
+    if (argc > 1 && strcmp(argv[1], "rlimit") == 0) {
+        // Under a 256 MiB address-space limit, new and std::vector throw
+        // std::bad_alloc, the program catches it and goes on.
+        struct rlimit rl = {256u << 20, 256u << 20};
+        CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
+        caught = false;
+        try {
+            char *big = new char[512u << 20];
+            printf("not reached %p\n", (void *)big);
+        } catch (const std::bad_alloc &) {
+            caught = true;
+        }
+        CHECK(caught);
+        caught = false;
+        std::vector<char> v;
+        try {
+            for (;;) v.resize(v.size() + (1u << 20));
+        } catch (const std::bad_alloc &) {
+            caught = true;
+        }
+        CHECK(caught && v.size() > (1u << 20));
+        std::vector<char>().swap(v);
+        char *after = new char[1u << 20];
+        after[0] = 1;
+        delete[] after;
     }
     done();
     return 0;
