@@ -99,4 +99,6 @@ pub use region::{
     ReleaseHook, SysAllocator, LABEL_LEN, MAX_REGIONS,
 };
 pub use report::{write_json, write_report};
-pub use stats::{mark_thread_idle, release_free_memory, release_to_system, stats, Stats};
+pub use stats::{
+    class_stats, mark_thread_idle, release_free_memory, release_to_system, stats, ClassStats, Stats,
+};

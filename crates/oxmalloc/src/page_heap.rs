@@ -46,6 +46,17 @@ pub struct PageHeapStats {
     pub free_spans: usize,
     /// Bytes released to the OS over the heap's lifetime.
     pub total_released_bytes: usize,
+    /// Runs of the incremental scavenger (with a non-zero release rate).
+    pub scavenge_count: usize,
+    /// Spans whose released pages were committed again for reuse, plus
+    /// growths of the heap (fresh pages count as committed).
+    pub commit_count: usize,
+    /// Bytes committed by those, over the heap's lifetime.
+    pub total_commit_bytes: usize,
+    /// Spans whose backing was released to the OS.
+    pub decommit_count: usize,
+    /// Growths of the heap (carvings from a region).
+    pub reserve_count: usize,
 }
 
 /// A page heap.
@@ -88,6 +99,11 @@ impl PageHeap {
                 spans_in_use: 0,
                 free_spans: 0,
                 total_released_bytes: 0,
+                scavenge_count: 0,
+                commit_count: 0,
+                total_commit_bytes: 0,
+                decommit_count: 0,
+                reserve_count: 0,
             },
             scavenge_counter: DEFAULT_RELEASE_DELAY,
             limit: 0,
@@ -265,6 +281,10 @@ impl PageHeap {
                 self.insert(s);
                 return ptr::null_mut();
             }
+            if st == SpanState::Released {
+                self.stats.commit_count += 1;
+                self.stats.total_commit_bytes += (*s).bytes();
+            }
             (*s).state = SpanState::InUse;
             self.account(&*s, None, Some(SpanState::InUse));
             PAGEMAP.set((*s).start, s);
@@ -301,6 +321,9 @@ impl PageHeap {
             (*s).freed_epoch = self.epoch;
         }
         self.stats.system_bytes += c.npages << PAGE_SHIFT;
+        self.stats.reserve_count += 1;
+        self.stats.commit_count += 1;
+        self.stats.total_commit_bytes += c.npages << PAGE_SHIFT;
         // SAFETY: `s` is a new free span, on no list.
         unsafe {
             self.account(&*s, None, Some(SpanState::Free));
@@ -387,6 +410,7 @@ impl PageHeap {
             self.scavenge_counter = DEFAULT_RELEASE_DELAY;
             return;
         }
+        self.stats.scavenge_count += 1;
         let released = self.release_at_least(1);
         self.scavenge_counter = if released == 0 {
             DEFAULT_RELEASE_DELAY
@@ -414,6 +438,7 @@ impl PageHeap {
             self.unlink(s);
             self.account(&*s, Some(SpanState::Free), Some(SpanState::Released));
             self.stats.total_released_bytes += n << PAGE_SHIFT;
+            self.stats.decommit_count += 1;
             (*s).state = SpanState::Released;
             (*s).zeroed = zeroed;
             self.merge_and_insert(s);
@@ -612,6 +637,8 @@ mod tests {
         // SAFETY: span of `h`.
         unsafe { h.free(a) };
         let before = h.stats();
+        assert_eq!((before.reserve_count, before.commit_count), (1, 1), "one growth");
+        assert_eq!(before.total_commit_bytes, before.system_bytes);
         let released = h.release_at_least(1);
         assert!(released >= 200);
         let after = h.stats();
@@ -619,10 +646,18 @@ mod tests {
             after.unmapped_bytes - before.unmapped_bytes,
             released << PAGE_SHIFT
         );
+        assert_eq!(after.decommit_count, before.decommit_count + 1);
         check_totals(&h);
         // Reuse of released pages commits them again.
         let b = h.alloc(10);
         assert!(!b.is_null());
+        let reused = h.stats();
+        assert_eq!(reused.commit_count, 2);
+        assert_eq!(
+            reused.total_commit_bytes,
+            before.total_commit_bytes + (10 << PAGE_SHIFT)
+        );
+        assert_eq!(reused.reserve_count, 1, "no growth");
         check_totals(&h);
         // SAFETY: span of `h`.
         unsafe {

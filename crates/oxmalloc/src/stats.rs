@@ -45,6 +45,20 @@ pub struct Stats {
     pub total_released_bytes: usize,
     /// The heap limit in bytes (0: none).
     pub heap_limit_bytes: usize,
+    /// Runs of the incremental scavenger (`tcmalloc.pageheap_scavenge_count`).
+    pub pageheap_scavenge_count: usize,
+    /// Commits: released spans reused, and growths of the heap
+    /// (`tcmalloc.pageheap_commit_count`).
+    pub pageheap_commit_count: usize,
+    /// Bytes committed over the process's lifetime
+    /// (`tcmalloc.pageheap_total_commit_bytes`).
+    pub pageheap_total_commit_bytes: usize,
+    /// Spans released to the OS (`tcmalloc.pageheap_decommit_count`); their
+    /// bytes are [`Stats::total_released_bytes`].
+    pub pageheap_decommit_count: usize,
+    /// Growths of the heap (`tcmalloc.pageheap_reserve_count`); their bytes
+    /// are [`Stats::heap_size`], which never shrinks.
+    pub pageheap_reserve_count: usize,
 }
 
 impl Stats {
@@ -68,8 +82,11 @@ pub struct ClassStats {
     pub transfer_objects: usize,
 }
 
-/// Per-class figures of class `c` (1 ≤ c < number of classes).
-pub(crate) fn class_stats(c: usize) -> ClassStats {
+/// Per-class figures of class `c`, taking only that class's locks.
+///
+/// # Panics
+/// If `c` is not below [`NUM_CLASSES`](crate::size_class::NUM_CLASSES).
+pub fn class_stats(c: usize) -> ClassStats {
     let h = global();
     let (central_objects, spans) = h.central[c].counts();
     ClassStats {
@@ -133,6 +150,11 @@ unsafe fn snapshot_held(h: &crate::heap::Heap) -> Stats {
         metadata_bytes: meta::mapped_bytes(),
         total_released_bytes: ph.total_released_bytes,
         heap_limit_bytes: p.limit,
+        pageheap_scavenge_count: ph.scavenge_count,
+        pageheap_commit_count: ph.commit_count,
+        pageheap_total_commit_bytes: ph.total_commit_bytes,
+        pageheap_decommit_count: ph.decommit_count,
+        pageheap_reserve_count: ph.reserve_count,
     }
 }
 
