@@ -3,9 +3,12 @@
 //!
 //! | module | exports |
 //! |---|---|
-//! | [`malloc`] | the C and POSIX allocation functions and glibc's `__libc_*` aliases |
-//! | [`cxx`] | every standard C++ `operator new` / `operator delete`, by Itanium name |
+//! | [`malloc`] | the C and POSIX allocation functions, glibc's `__libc_*` and gperftools' `tc_*` names for them |
+//! | [`cxx`] | every standard C++ `operator new` / `operator delete`, by Itanium name, and their `tc_*` names |
+//! | [`tc`] | the rest of gperftools' `tc_*` functions: version, new mode, `tc_malloc_stats` |
+//! | [`mallinfo`] | glibc's introspection: `mallinfo`, `mallinfo2`, `malloc_stats`, `malloc_info`, `malloc_trim`, `mallopt` |
 //! | [`extension`] | gperftools' `MallocExtension_*` functions and `nallocx` |
+//! | [`malloc_extension_cxx`] | gperftools' C++ `MallocExtension::instance()`: object, virtual table, mangled members |
 //! | [`regions`] | the region API of `include/oxmalloc.h` (`oxmalloc_inject`, …) |
 //! | [`exit_report`] | `MALLOCSTATS=1\|2`: the allocator report on standard error at exit |
 //! | `fatal` | stopping the program with a message, never allocating (and the panic hook) |
@@ -23,7 +26,7 @@
 //! # Load-time and exit-time hooks
 //! The library's constructor (an `.init_array` entry, run before `main` and
 //! before the constructors of the libraries that depend on it) installs the
-//! panic hook, reads `MALLOCSTATS` and starts the background release thread
+//! panic hook, completes the C++ type information, reads `MALLOCSTATS` and starts the background release thread
 //! when `OXMALLOC_BACKGROUND_RELEASE_MS` asks for it; its `.fini_array` destructor prints the
 //! report. Neither uses `atexit`, which may allocate.
 
@@ -32,14 +35,18 @@ pub mod cxx;
 pub mod exit_report;
 pub mod extension;
 mod fatal;
+pub mod mallinfo;
 pub mod malloc;
+pub mod malloc_extension_cxx;
 pub mod regions;
 mod slots;
+pub mod tc;
 
 /// Runs when the library is loaded (or, for the static library, when the
 /// program starts).
 extern "C" fn on_load() {
     fatal::install_panic_hook();
+    malloc_extension_cxx::bind_type_info();
     exit_report::arm();
     start_background_release();
 }

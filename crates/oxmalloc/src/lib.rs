@@ -100,5 +100,6 @@ pub use region::{
 };
 pub use report::{write_json, write_report};
 pub use stats::{
-    class_stats, mark_thread_idle, release_free_memory, release_to_system, stats, ClassStats, Stats,
+    class_stats, mark_thread_idle, release_free_memory, release_to_system, stats,
+    thread_cache_size, ClassStats, Stats,
 };

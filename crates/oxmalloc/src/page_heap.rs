@@ -637,7 +637,11 @@ mod tests {
         // SAFETY: span of `h`.
         unsafe { h.free(a) };
         let before = h.stats();
-        assert_eq!((before.reserve_count, before.commit_count), (1, 1), "one growth");
+        assert_eq!(
+            (before.reserve_count, before.commit_count),
+            (1, 1),
+            "one growth"
+        );
         assert_eq!(before.total_commit_bytes, before.system_bytes);
         let released = h.release_at_least(1);
         assert!(released >= 200);

@@ -195,3 +195,9 @@ pub fn release_to_system(bytes: usize) -> usize {
 pub fn mark_thread_idle() {
     crate::thread_cache::flush_current();
 }
+
+/// Free bytes in the calling thread's cache (gperftools'
+/// `GetThreadCacheSize`); 0 when the thread has none.
+pub fn thread_cache_size() -> usize {
+    crate::thread_cache::current_size()
+}

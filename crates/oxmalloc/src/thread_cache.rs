@@ -316,6 +316,17 @@ pub fn flush_current() {
     }
 }
 
+/// Free bytes in the calling thread's cache; 0 when it has none.
+pub fn current_size() -> usize {
+    // SAFETY: the calling thread's own cache.
+    let tc = unsafe { &*current() };
+    if tc.state == ACTIVE {
+        tc.size()
+    } else {
+        0
+    }
+}
+
 /// The thread-exit hook: flushes and retires the exiting thread's cache.
 ///
 /// # Safety

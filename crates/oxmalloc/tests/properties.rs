@@ -86,8 +86,14 @@ fn page_heap_counters_follow_growth_release_and_reuse() {
     let g = |name: &str| get(name).unwrap();
     let reserves = g("tcmalloc.pageheap_reserve_count");
     let p = alloc(n);
-    assert!(g("tcmalloc.pageheap_reserve_count") > reserves, "a fresh 24 MiB grows the heap");
-    assert_eq!(g("tcmalloc.pageheap_total_reserve_bytes"), g("generic.heap_size"));
+    assert!(
+        g("tcmalloc.pageheap_reserve_count") > reserves,
+        "a fresh 24 MiB grows the heap"
+    );
+    assert_eq!(
+        g("tcmalloc.pageheap_total_reserve_bytes"),
+        g("generic.heap_size")
+    );
     free(p, n);
     let (decommits, decommitted) = (
         g("tcmalloc.pageheap_decommit_count"),
@@ -96,7 +102,10 @@ fn page_heap_counters_follow_growth_release_and_reuse() {
     let released = oxmalloc::release_free_memory();
     assert!(released >= n);
     assert!(g("tcmalloc.pageheap_decommit_count") > decommits);
-    assert_eq!(g("tcmalloc.pageheap_total_decommit_bytes"), decommitted + released);
+    assert_eq!(
+        g("tcmalloc.pageheap_total_decommit_bytes"),
+        decommitted + released
+    );
     assert_eq!(
         g("tcmalloc.pageheap_committed_bytes"),
         g("generic.heap_size") - g("tcmalloc.pageheap_unmapped_bytes")
@@ -174,9 +183,12 @@ fn mark_thread_idle_empties_the_thread_cache() {
         let mine = |f: &dyn Fn() -> usize| f();
         let before = mine(&|| get("tcmalloc.thread_cache_free_bytes").unwrap());
         assert!(before >= 64, "freed objects sit in this thread's cache");
+        let mine = oxmalloc::thread_cache_size();
+        assert!((64 * 100..=before).contains(&mine), "{mine} of {before}");
         oxmalloc::mark_thread_idle();
         let after = get("tcmalloc.thread_cache_free_bytes").unwrap();
         assert!(after + 64 * 100 <= before, "{before} -> {after}");
+        assert_eq!(oxmalloc::thread_cache_size(), 0);
     })
     .join()
     .unwrap();
