@@ -22,8 +22,9 @@
 //! (`tc_malloc`, `tc_free`, …, `tc_malloc_size` for `malloc_usable_size`).
 //! In gperftools' new mode (`tc_set_new_mode(1)`, see [`crate::tc`]) the
 //! functions that allocate call the installed `std::new_handler` on failure
-//! and try again, as `operator new` does; they use the `"C-unwind"` ABI so
-//! that a handler throwing `std::bad_alloc` unwinds to a C++ caller.
+//! and try again, as `operator new` does. The handler must free memory or
+//! stop the program: one that throws stops it, as it would with gperftools
+//! (glibc's and gperftools' headers declare these functions `noexcept`).
 
 use crate::alias::exports;
 use core::ffi::{c_int, c_void};
@@ -132,7 +133,7 @@ unsafe fn resize(p: *mut c_void, size: usize) -> *mut c_void {
 exports! {
     /// `malloc(size)`: at least `size` bytes (a unique pointer for 0), or null
     /// with `errno = ENOMEM`.
-    extern "C-unwind" [malloc, __libc_malloc, tc_malloc] fn(size: usize) -> *mut c_void {
+    extern "C" [malloc, __libc_malloc, tc_malloc] fn(size: usize) -> *mut c_void {
         attempt(|| raw::malloc(size))
     }
 }
@@ -173,7 +174,7 @@ exports! {
 exports! {
     /// `calloc(n, size)`: `n * size` zero bytes; null with `ENOMEM` when the
     /// product overflows or memory ran out.
-    extern "C-unwind" [calloc, __libc_calloc, tc_calloc] fn(n: usize, size: usize) -> *mut c_void {
+    extern "C" [calloc, __libc_calloc, tc_calloc] fn(n: usize, size: usize) -> *mut c_void {
         match n.checked_mul(size) {
             Some(total) => attempt(|| raw::zeroed(total, 1)),
             None => fail(libc::ENOMEM),
@@ -188,7 +189,7 @@ exports! {
     ///
     /// # Safety
     /// `p` is null or a live allocation of oxmalloc's.
-    unsafe extern "C-unwind" [realloc, __libc_realloc, tc_realloc] fn(p: *mut c_void, size: usize) -> *mut c_void {
+    unsafe extern "C" [realloc, __libc_realloc, tc_realloc] fn(p: *mut c_void, size: usize) -> *mut c_void {
         // SAFETY: forwarded from the caller.
         unsafe { resize(p, size) }
     }
@@ -200,7 +201,7 @@ exports! {
     ///
     /// # Safety
     /// As for `realloc`.
-    unsafe extern "C-unwind" [reallocarray] fn(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+    unsafe extern "C" [reallocarray] fn(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
         match n.checked_mul(size) {
             // SAFETY: forwarded from the caller.
             Some(total) => unsafe { resize(p, total) },
@@ -216,7 +217,7 @@ exports! {
     ///
     /// # Safety
     /// `out` is valid for writing a pointer.
-    unsafe extern "C-unwind" [posix_memalign, tc_posix_memalign]
+    unsafe extern "C" [posix_memalign, tc_posix_memalign]
         fn(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
         if !align.is_power_of_two() || align < core::mem::size_of::<*mut c_void>() {
             return libc::EINVAL;
@@ -236,7 +237,7 @@ exports! {
 exports! {
     /// `aligned_alloc(alignment, size)` and `memalign(alignment, size)`: see
     /// the module docs for non-power-of-two alignments.
-    extern "C-unwind" [aligned_alloc, memalign, __libc_memalign, tc_memalign]
+    extern "C" [aligned_alloc, memalign, __libc_memalign, tc_memalign]
         fn(align: usize, size: usize) -> *mut c_void {
         with_memalign_alignment(align, |a| attempt(|| raw::aligned(size, a)))
     }
@@ -244,7 +245,7 @@ exports! {
 
 exports! {
     /// `valloc(size)`: aligned to the OS page size.
-    extern "C-unwind" [valloc, __libc_valloc, tc_valloc] fn(size: usize) -> *mut c_void {
+    extern "C" [valloc, __libc_valloc, tc_valloc] fn(size: usize) -> *mut c_void {
         attempt(|| raw::aligned(size, page_size()))
     }
 }
@@ -252,7 +253,7 @@ exports! {
 exports! {
     /// `pvalloc(size)`: `size` rounded up to whole OS pages, page-aligned; null
     /// with `ENOMEM` when the rounding overflows.
-    extern "C-unwind" [pvalloc, __libc_pvalloc, tc_pvalloc] fn(size: usize) -> *mut c_void {
+    extern "C" [pvalloc, __libc_pvalloc, tc_pvalloc] fn(size: usize) -> *mut c_void {
         let page = page_size();
         match size.checked_add(page - 1) {
             Some(s) => attempt(|| raw::aligned(s & !(page - 1), page)),
