@@ -10,17 +10,19 @@
 #   PREFIX/bin/oxmalloc                 the command (finds the library in ../lib)
 #
 # Usage: scripts/install.sh --prefix DIR [--lib FILE] [--static-lib FILE]
-#                           [--bin FILE] [--profile NAME]
+#                           [--bin FILE] [--profile NAME] [--source DIR]
 #
 # By default the files come from the build tree, target/<profile> (release;
 # CARGO_TARGET_DIR is honoured): build them first with `cargo build --release`.
 # --lib, --static-lib and --bin name other files (the `oxmalloc install`
-# command passes its own). DESTDIR, when set, is put before every path written
-# (staged installs); the paths inside oxmalloc.pc stay PREFIX's.
+# command passes its own); --source names the source tree (default: the one
+# this script is in), where the header, oxmalloc.pc.in and the version are.
+# DESTDIR, when set, is put before every path written (staged installs); the
+# paths inside oxmalloc.pc stay PREFIX's.
 set -eu
 
 usage() {
-    sed -n '2,19s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,22s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
@@ -34,6 +36,7 @@ while [ $# -gt 0 ]; do
         --static-lib) static_lib=${2:?--static-lib needs a FILE}; shift 2 ;;
         --bin) bin=${2:?--bin needs a FILE}; shift 2 ;;
         --profile) profile=${2:?--profile needs a NAME}; shift 2 ;;
+        --source) root=$(cd "${2:?--source needs a DIR}" && pwd); shift 2 ;;
         -h|--help) usage ;;
         *) echo "install.sh: unknown argument $1" >&2; usage ;;
     esac

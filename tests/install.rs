@@ -66,7 +66,9 @@ fn install() -> PathBuf {
             .arg("--static-lib")
             .arg(deps.join("liboxmalloc.a"))
             .arg("--bin")
-            .arg(env!("CARGO_BIN_EXE_oxmalloc")),
+            .arg(env!("CARGO_BIN_EXE_oxmalloc"))
+            .arg("--source")
+            .arg(env!("CARGO_MANIFEST_DIR")),
     );
     prefix
 }

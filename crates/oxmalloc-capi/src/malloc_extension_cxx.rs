@@ -343,7 +343,7 @@ crate::alias::exports! {
 }
 
 /// `SysAllocator::Alloc` called on a `SysAllocator` itself.
-unsafe extern "C" fn pure_virtual_alloc(_: This, _: usize, _: *mut usize, _: usize) -> *mut c_void {
+extern "C" fn pure_virtual_alloc(_: This, _: usize, _: *mut usize, _: usize) -> *mut c_void {
     engine::os::fatal(format_args!("pure virtual SysAllocator::Alloc called"))
 }
 
