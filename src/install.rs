@@ -73,9 +73,9 @@ fn install(prefix: &Path, lib: &Path) -> io::Result<()> {
 /// `oxmalloc.pc` for the prefix.
 fn pc_file(prefix: &Path) -> String {
     PC_TEMPLATE
-        .replace("@prefix@", &prefix.display().to_string())
-        .replace("@libdir@", "${prefix}/lib")
-        .replace("@version@", VERSION)
+        .replace("@PREFIX@", &prefix.display().to_string())
+        .replace("@LIBDIR@", "${prefix}/lib")
+        .replace("@VERSION@", VERSION)
 }
 
 /// Writes `path` (and its directory) with these bytes and permissions.

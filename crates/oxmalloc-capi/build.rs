@@ -1,17 +1,25 @@
-//! Puts `include/oxmalloc.h` and a pkg-config file `oxmalloc.pc` next to the
-//! library in the target directory (`target/<profile>/include/oxmalloc.h`,
-//! `target/<profile>/oxmalloc.pc`), so C programs can build against the
-//! library straight from the build tree:
-//! `PKG_CONFIG_PATH=target/release pkg-config --cflags --libs oxmalloc`.
-//! `oxmalloc.pc.in` is the template (`oxmalloc install` fills it too).
+//! Gives `liboxmalloc.so` its soname, `liboxmalloc.so.0`, and lays out the
+//! build tree as an installed library would be:
+//!
+//! - `target/<profile>/deps/liboxmalloc.so.0`, a link to the library, which
+//!   is the name programs linked with `-loxmalloc` ask the loader for;
+//! - `target/<profile>/include/oxmalloc.h` and `target/<profile>/oxmalloc.pc`
+//!   (from `oxmalloc.pc.in`, which `oxmalloc install` fills in for an
+//!   installed library), so C programs can build against the library straight
+//!   from the build tree:
+//!   `PKG_CONFIG_PATH=target/release pkg-config --cflags --libs oxmalloc`.
 
 use std::path::{Path, PathBuf};
 use std::{env, fs};
+
+/// The soname: major version 0 (see `oxmalloc install`).
+const SONAME: &str = "liboxmalloc.so.0";
 
 fn main() {
     println!("cargo:rerun-if-changed=include/oxmalloc.h");
     println!("cargo:rerun-if-changed=oxmalloc.pc.in");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{SONAME}");
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
     // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
@@ -20,27 +28,34 @@ fn main() {
     };
     install(&manifest, profile_dir).unwrap_or_else(|e| {
         panic!(
-            "cannot write the header and oxmalloc.pc into {}: {e}",
+            "cannot write the soname link, the header and oxmalloc.pc into {}: {e}",
             profile_dir.display()
         )
     });
 }
 
 fn install(manifest: &Path, profile_dir: &Path) -> std::io::Result<()> {
+    // The library is linked after this script runs: the link dangles until
+    // then.
+    let link = profile_dir.join("deps").join(SONAME);
+    fs::create_dir_all(profile_dir.join("deps"))?;
+    if fs::read_link(&link).ok().as_deref() != Some(Path::new("liboxmalloc.so")) {
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink("liboxmalloc.so", &link)?;
+    }
     let include = profile_dir.join("include");
     fs::create_dir_all(&include)?;
     fs::copy(
         manifest.join("include/oxmalloc.h"),
         include.join("oxmalloc.h"),
     )?;
-    // The library is in deps/ whenever it is built; it is also copied to
-    // the profile directory when built as a package of its own
-    // (cargo build -p oxmalloc-capi).
+    // The library is in deps/ whenever it is built (it is also copied to
+    // the profile directory when built as a package of its own).
     let pc = fs::read_to_string(manifest.join("oxmalloc.pc.in"))?
-        .replace("@prefix@", &profile_dir.display().to_string())
-        .replace("@libdir@", "${prefix}/deps")
+        .replace("@PREFIX@", &profile_dir.display().to_string())
+        .replace("@LIBDIR@", "${prefix}/deps")
         .replace(
-            "@version@",
+            "@VERSION@",
             &env::var("CARGO_PKG_VERSION").unwrap_or_default(),
         );
     fs::write(profile_dir.join("oxmalloc.pc"), pc)

@@ -13,6 +13,9 @@
 //! - An `align_val_t` that is not a power of two is rounded up, as for
 //!   `memalign`.
 //!
+//! Each is also exported under gperftools' `tc_*` name (`tc_new`,
+//! `tc_newarray_nothrow`, `tc_delete_sized_aligned`, …).
+//!
 //! The handler and the thrower are weak references to libstdc++'s
 //! `std::get_new_handler()` and `std::__throw_bad_alloc()`, resolved when the
 //! library is loaded: a C program without libstdc++ has neither, and never
@@ -40,7 +43,7 @@ engine::weak_symbol! {
 }
 
 /// The installed `std::new_handler`, if any.
-fn new_handler() -> Option<NewHandler> {
+pub(crate) fn new_handler() -> Option<NewHandler> {
     let get = get_new_handler()?;
     // SAFETY: libstdc++'s `std::get_new_handler()` takes no arguments and
     // only reads the handler.
@@ -81,14 +84,14 @@ fn new_or_handler(size: usize, align: usize) -> *mut c_void {
 
 exports! {
     /// `operator new(size_t)` and `operator new[](size_t)`.
-    extern "C-unwind" [_Znwm, _Znam] fn(size: usize) -> *mut c_void {
+    extern "C-unwind" [_Znwm, _Znam, tc_new, tc_newarray] fn(size: usize) -> *mut c_void {
         new_or_handler(size, 0)
     }
 }
 
 exports! {
     /// `operator new(size_t, std::align_val_t)` and its array form.
-    extern "C-unwind" [_ZnwmSt11align_val_t, _ZnamSt11align_val_t]
+    extern "C-unwind" [_ZnwmSt11align_val_t, _ZnamSt11align_val_t, tc_new_aligned, tc_newarray_aligned]
         fn(size: usize, align: usize) -> *mut c_void {
         new_or_handler(size, align)
     }
@@ -96,7 +99,7 @@ exports! {
 
 exports! {
     /// `operator new(size_t, const std::nothrow_t&)` and its array form.
-    extern "C" [_ZnwmRKSt9nothrow_t, _ZnamRKSt9nothrow_t]
+    extern "C" [_ZnwmRKSt9nothrow_t, _ZnamRKSt9nothrow_t, tc_new_nothrow, tc_newarray_nothrow]
         fn(size: usize, _nothrow: *const c_void) -> *mut c_void {
         try_alloc(size, 0)
     }
@@ -105,7 +108,12 @@ exports! {
 exports! {
     /// `operator new(size_t, std::align_val_t, const std::nothrow_t&)` and its
     /// array form.
-    extern "C" [_ZnwmSt11align_val_tRKSt9nothrow_t, _ZnamSt11align_val_tRKSt9nothrow_t]
+    extern "C" [
+        _ZnwmSt11align_val_tRKSt9nothrow_t,
+        _ZnamSt11align_val_tRKSt9nothrow_t,
+        tc_new_aligned_nothrow,
+        tc_newarray_aligned_nothrow,
+    ]
         fn(size: usize, align: usize, _nothrow: *const c_void) -> *mut c_void {
         try_alloc(size, align)
     }
@@ -116,7 +124,7 @@ exports! {
     ///
     /// # Safety
     /// `p` is null or a live allocation of oxmalloc's.
-    unsafe extern "C" [_ZdlPv, _ZdaPv] fn(p: *mut c_void) {
+    unsafe extern "C" [_ZdlPv, _ZdaPv, tc_delete, tc_deletearray] fn(p: *mut c_void) {
         // SAFETY: forwarded from the caller.
         unsafe { release(p) }
     }
@@ -128,7 +136,16 @@ exports! {
     ///
     /// # Safety
     /// `p` is null or a live allocation of oxmalloc's.
-    unsafe extern "C" [_ZdlPvm, _ZdaPvm, _ZdlPvSt11align_val_t, _ZdaPvSt11align_val_t]
+    unsafe extern "C" [
+        _ZdlPvm,
+        _ZdaPvm,
+        _ZdlPvSt11align_val_t,
+        _ZdaPvSt11align_val_t,
+        tc_delete_sized,
+        tc_deletearray_sized,
+        tc_delete_aligned,
+        tc_deletearray_aligned,
+    ]
         fn(p: *mut c_void, _size_or_align: usize) {
         // SAFETY: forwarded from the caller.
         unsafe { release(p) }
@@ -140,7 +157,12 @@ exports! {
     ///
     /// # Safety
     /// `p` is null or a live allocation of oxmalloc's.
-    unsafe extern "C" [_ZdlPvmSt11align_val_t, _ZdaPvmSt11align_val_t]
+    unsafe extern "C" [
+        _ZdlPvmSt11align_val_t,
+        _ZdaPvmSt11align_val_t,
+        tc_delete_sized_aligned,
+        tc_deletearray_sized_aligned,
+    ]
         fn(p: *mut c_void, _size: usize, _align: usize) {
         // SAFETY: forwarded from the caller.
         unsafe { release(p) }
@@ -152,7 +174,7 @@ exports! {
     ///
     /// # Safety
     /// `p` is null or a live allocation of oxmalloc's.
-    unsafe extern "C" [_ZdlPvRKSt9nothrow_t, _ZdaPvRKSt9nothrow_t]
+    unsafe extern "C" [_ZdlPvRKSt9nothrow_t, _ZdaPvRKSt9nothrow_t, tc_delete_nothrow, tc_deletearray_nothrow]
         fn(p: *mut c_void, _nothrow: *const c_void) {
         // SAFETY: forwarded from the caller.
         unsafe { release(p) }
@@ -165,7 +187,12 @@ exports! {
     ///
     /// # Safety
     /// `p` is null or a live allocation of oxmalloc's.
-    unsafe extern "C" [_ZdlPvSt11align_val_tRKSt9nothrow_t, _ZdaPvSt11align_val_tRKSt9nothrow_t]
+    unsafe extern "C" [
+        _ZdlPvSt11align_val_tRKSt9nothrow_t,
+        _ZdaPvSt11align_val_tRKSt9nothrow_t,
+        tc_delete_aligned_nothrow,
+        tc_deletearray_aligned_nothrow,
+    ]
         fn(p: *mut c_void, _align: usize, _nothrow: *const c_void) {
         // SAFETY: forwarded from the caller.
         unsafe { release(p) }

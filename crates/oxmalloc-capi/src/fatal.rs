@@ -12,7 +12,13 @@ pub(crate) fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let place = info.location();
         let (file, line) = place.map_or(("?", 0), |l| (l.file(), l.line()));
-        let msg = info.payload_as_str().unwrap_or("");
+        // `payload_as_str`, which needs Rust 1.91 (see `rust-version`).
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("");
         fatal(format_args!("panic in liboxmalloc at {file}:{line}: {msg}"))
     }));
 }

@@ -3,9 +3,12 @@
 //!
 //! | module | exports |
 //! |---|---|
-//! | [`malloc`] | the C and POSIX allocation functions and glibc's `__libc_*` aliases |
-//! | [`cxx`] | every standard C++ `operator new` / `operator delete`, by Itanium name |
+//! | [`malloc`] | the C and POSIX allocation functions, glibc's `__libc_*` and gperftools' `tc_*` names for them |
+//! | [`cxx`] | every standard C++ `operator new` / `operator delete`, by Itanium name, and their `tc_*` names |
+//! | [`tc`] | the rest of gperftools' `tc_*` functions: version, new mode, `tc_malloc_stats` |
+//! | [`mallinfo`] | glibc's introspection: `mallinfo`, `mallinfo2`, `malloc_stats`, `malloc_info`, `malloc_trim`, `mallopt` |
 //! | [`extension`] | gperftools' `MallocExtension_*` functions and `nallocx` |
+//! | [`malloc_extension_cxx`] | gperftools' C++ `MallocExtension::instance()`: object, virtual table, mangled members |
 //! | [`regions`] | the region API of `include/oxmalloc.h` (`oxmalloc_inject`, …) |
 //! | [`heaps`] | heaps bound to regions (`oxmalloc_heap_new_in`, …) |
 //! | [`exit_report`] | `MALLOCSTATS=1\|2\|json`, `OXMALLOC_STATS_DIR`: the allocator report at exit |
@@ -28,7 +31,7 @@
 //! # Load-time and exit-time hooks
 //! The library's constructor (an `.init_array` entry, run before `main` and
 //! before the constructors of the libraries that depend on it) installs the
-//! panic hook, reads the report variables (`MALLOCSTATS`, `OXMALLOC_STATS_*`,
+//! panic hook, completes the C++ type information, reads the report variables (`MALLOCSTATS`, `OXMALLOC_STATS_*`,
 //! `OXMALLOC_PARENT_PID`), and starts the background release thread and the
 //! timeline's sampler when `OXMALLOC_BACKGROUND_RELEASE_MS` and
 //! `OXMALLOC_TIMELINE` ask for them; its `.fini_array` destructor takes the
@@ -42,11 +45,14 @@ pub mod extension;
 mod fatal;
 pub mod heaps;
 pub mod json_report;
+pub mod mallinfo;
 pub mod malloc;
+pub mod malloc_extension_cxx;
 pub mod process;
 pub mod regions;
 mod slice_writer;
 mod slots;
+pub mod tc;
 pub mod timeline;
 
 /// Runs when the library is loaded (or, for the static library, when the
@@ -54,6 +60,7 @@ pub mod timeline;
 extern "C" fn on_load() {
     fatal::install_panic_hook();
     process::arm();
+    malloc_extension_cxx::bind_type_info();
     exit_report::arm();
     start_background_release();
     timeline::start();

@@ -18,6 +18,14 @@
 //! - `malloc_usable_size(NULL)` is 0.
 //!
 //! Objects of 16 bytes or more are 16-aligned (`max_align_t`).
+//!
+//! Each function is also exported under gperftools' `tc_*` name
+//! (`tc_malloc`, `tc_free`, …, `tc_malloc_size` for `malloc_usable_size`).
+//! In gperftools' new mode (`tc_set_new_mode(1)`, see [`crate::tc`]) the
+//! functions that allocate call the installed `std::new_handler` on failure
+//! and try again, as `operator new` does. The handler must free memory or
+//! stop the program: one that throws stops it, as it would with gperftools
+//! (glibc's and gperftools' headers declare these functions `noexcept`).
 
 use crate::alias::exports;
 use core::ffi::{c_int, c_void};
@@ -41,20 +49,58 @@ fn fail(e: c_int) -> *mut c_void {
     ptr::null_mut()
 }
 
-/// `malloc`: at least `size` bytes, or null with `ENOMEM`.
+/// `malloc`: at least `size` bytes, or null with `ENOMEM` (one attempt,
+/// whatever the new mode).
 #[inline(always)]
 pub(crate) fn alloc(size: usize) -> *mut c_void {
     or_enomem(raw::malloc(size))
 }
 
-/// `memalign`: at least `size` bytes aligned to `align` rounded up to a power
-/// of two; null with `EINVAL` when it cannot be rounded, `ENOMEM` when memory
-/// ran out.
-pub(crate) fn alloc_aligned(align: usize, size: usize) -> *mut c_void {
+/// The result of `attempt`, retried in new mode: see [`retry`].
+#[inline(always)]
+fn attempt(attempt: impl Fn() -> *mut u8) -> *mut c_void {
+    let p = attempt();
+    if p.is_null() {
+        return retry(&attempt);
+    }
+    p.cast()
+}
+
+/// After a failed attempt: in new mode, calls the `std::new_handler` and
+/// tries again until the attempt succeeds or no handler is left; otherwise
+/// (or then) null with `ENOMEM`.
+#[cold]
+fn retry(attempt: &dyn Fn() -> *mut u8) -> *mut c_void {
+    while crate::tc::new_mode() {
+        let Some(handler) = crate::cxx::new_handler() else {
+            break;
+        };
+        // SAFETY: the program's handler; it frees memory, throws or aborts,
+        // as the standard asks of it.
+        unsafe { handler() };
+        let p = attempt();
+        if !p.is_null() {
+            return p.cast();
+        }
+    }
+    fail(libc::ENOMEM)
+}
+
+/// `memalign`'s rule for `align`: `get(align rounded up to a power of two)`,
+/// or null with `EINVAL` when it cannot be rounded.
+#[inline(always)]
+fn with_memalign_alignment(align: usize, get: impl FnOnce(usize) -> *mut c_void) -> *mut c_void {
     match align.checked_next_power_of_two() {
-        Some(a) => or_enomem(raw::aligned(size, a)),
+        Some(a) => get(a),
         None => fail(libc::EINVAL),
     }
+}
+
+/// `memalign`: at least `size` bytes aligned to `align` rounded up to a power
+/// of two; null with `EINVAL` when it cannot be rounded, `ENOMEM` when memory
+/// ran out (one attempt, whatever the new mode).
+pub(crate) fn alloc_aligned(align: usize, size: usize) -> *mut c_void {
+    with_memalign_alignment(align, |a| or_enomem(raw::aligned(size, a)))
 }
 
 /// `free`. The engine's free paths keep `errno` as it was.
@@ -73,22 +119,23 @@ pub(crate) unsafe fn release(p: *mut c_void) {
 /// `p` is null or a live allocation of oxmalloc's.
 unsafe fn resize(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
-        return alloc(size);
+        return attempt(|| raw::malloc(size));
     }
     if size == 0 {
         // SAFETY: forwarded from the caller.
         unsafe { release(p) };
         return ptr::null_mut();
     }
-    // SAFETY: `p` is non-null and live (caller); `size` is non-zero.
-    or_enomem(unsafe { raw::realloc(p.cast(), size) })
+    // SAFETY: `p` is non-null and live (caller); `size` is non-zero; a failed
+    // attempt leaves it untouched, so it may be repeated.
+    attempt(|| unsafe { raw::realloc(p.cast(), size) })
 }
 
 exports! {
     /// `malloc(size)`: at least `size` bytes (a unique pointer for 0), or null
     /// with `errno = ENOMEM`.
-    extern "C" [malloc, __libc_malloc] fn(size: usize) -> *mut c_void {
-        alloc(size)
+    extern "C" [malloc, __libc_malloc, tc_malloc] fn(size: usize) -> *mut c_void {
+        attempt(|| raw::malloc(size))
     }
 }
 
@@ -97,7 +144,7 @@ exports! {
     ///
     /// # Safety
     /// `p` is null or a live allocation of oxmalloc's that is not used again.
-    unsafe extern "C" [free, __libc_free, cfree] fn(p: *mut c_void) {
+    unsafe extern "C" [free, __libc_free, cfree, tc_free, tc_cfree] fn(p: *mut c_void) {
         // SAFETY: forwarded from the caller.
         unsafe { release(p) }
     }
@@ -108,7 +155,7 @@ exports! {
     ///
     /// # Safety
     /// As for `free`.
-    unsafe extern "C" [free_sized] fn(p: *mut c_void, _size: usize) {
+    unsafe extern "C" [free_sized, tc_free_sized] fn(p: *mut c_void, _size: usize) {
         // SAFETY: forwarded from the caller.
         unsafe { release(p) }
     }
@@ -128,9 +175,9 @@ exports! {
 exports! {
     /// `calloc(n, size)`: `n * size` zero bytes; null with `ENOMEM` when the
     /// product overflows or memory ran out.
-    extern "C" [calloc, __libc_calloc] fn(n: usize, size: usize) -> *mut c_void {
+    extern "C" [calloc, __libc_calloc, tc_calloc] fn(n: usize, size: usize) -> *mut c_void {
         match n.checked_mul(size) {
-            Some(total) => or_enomem(raw::zeroed(total, 1)),
+            Some(total) => attempt(|| raw::zeroed(total, 1)),
             None => fail(libc::ENOMEM),
         }
     }
@@ -143,7 +190,7 @@ exports! {
     ///
     /// # Safety
     /// `p` is null or a live allocation of oxmalloc's.
-    unsafe extern "C" [realloc, __libc_realloc] fn(p: *mut c_void, size: usize) -> *mut c_void {
+    unsafe extern "C" [realloc, __libc_realloc, tc_realloc] fn(p: *mut c_void, size: usize) -> *mut c_void {
         // SAFETY: forwarded from the caller.
         unsafe { resize(p, size) }
     }
@@ -171,12 +218,13 @@ exports! {
     ///
     /// # Safety
     /// `out` is valid for writing a pointer.
-    unsafe extern "C" [posix_memalign] fn(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    unsafe extern "C" [posix_memalign, tc_posix_memalign]
+        fn(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
         if !align.is_power_of_two() || align < core::mem::size_of::<*mut c_void>() {
             return libc::EINVAL;
         }
         let e = errno();
-        let p = raw::aligned(size, align);
+        let p = attempt(|| raw::aligned(size, align));
         if p.is_null() {
             set_errno(libc::ENOMEM);
             return libc::ENOMEM;
@@ -191,25 +239,26 @@ exports! {
 exports! {
     /// `aligned_alloc(alignment, size)` and `memalign(alignment, size)`: see
     /// the module docs for non-power-of-two alignments.
-    extern "C" [aligned_alloc, memalign, __libc_memalign] fn(align: usize, size: usize) -> *mut c_void {
-        alloc_aligned(align, size)
+    extern "C" [aligned_alloc, memalign, __libc_memalign, tc_memalign]
+        fn(align: usize, size: usize) -> *mut c_void {
+        with_memalign_alignment(align, |a| attempt(|| raw::aligned(size, a)))
     }
 }
 
 exports! {
     /// `valloc(size)`: aligned to the OS page size.
-    extern "C" [valloc, __libc_valloc] fn(size: usize) -> *mut c_void {
-        or_enomem(raw::aligned(size, page_size()))
+    extern "C" [valloc, __libc_valloc, tc_valloc] fn(size: usize) -> *mut c_void {
+        attempt(|| raw::aligned(size, page_size()))
     }
 }
 
 exports! {
     /// `pvalloc(size)`: `size` rounded up to whole OS pages, page-aligned; null
     /// with `ENOMEM` when the rounding overflows.
-    extern "C" [pvalloc, __libc_pvalloc] fn(size: usize) -> *mut c_void {
+    extern "C" [pvalloc, __libc_pvalloc, tc_pvalloc] fn(size: usize) -> *mut c_void {
         let page = page_size();
         match size.checked_add(page - 1) {
-            Some(s) => or_enomem(raw::aligned(s & !(page - 1), page)),
+            Some(s) => attempt(|| raw::aligned(s & !(page - 1), page)),
             None => fail(libc::ENOMEM),
         }
     }
@@ -218,7 +267,7 @@ exports! {
 exports! {
     /// `malloc_usable_size(p)`: the bytes usable at `p`; 0 for null or a
     /// pointer oxmalloc did not hand out.
-    extern "C" [malloc_usable_size] fn(p: *mut c_void) -> usize {
+    extern "C" [malloc_usable_size, tc_malloc_size] fn(p: *mut c_void) -> usize {
         raw::usable_size(p.cast()).unwrap_or(0)
     }
 }

@@ -498,7 +498,7 @@ fn c_info(r: &RegionInfo) -> CRegionInfo {
 /// # Safety
 /// `out` is writable.
 #[no_mangle]
-pub unsafe extern "C" fn oxmalloc_region_info(id: c_uint, out: *mut CRegionInfo) -> c_int {
+pub unsafe extern "C" fn oxmalloc_get_region_info(id: c_uint, out: *mut CRegionInfo) -> c_int {
     let found = engine::RegionId::from_index(id as usize)
         .and_then(engine::region_info)
         .map(|r| c_info(&r));

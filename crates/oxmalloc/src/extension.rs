@@ -1,6 +1,10 @@
 //! gperftools' `MallocExtension`, in Rust: numeric properties by name,
 //! ownership and size queries, and a walk over all spans.
 //!
+//! gperftools 2.10 answers every name below that does not start with
+//! `oxmalloc.`; oxmalloc answers all of them (and no other `tcmalloc.` or
+//! `generic.` name).
+//!
 //! | property | writable | meaning |
 //! |---|---|---|
 //! | `generic.current_allocated_bytes` | | bytes in objects the program holds |
@@ -8,16 +12,24 @@
 //! | `generic.total_physical_bytes` | | heap less released bytes, plus metadata |
 //! | `tcmalloc.pageheap_free_bytes` | | free page-heap bytes backed by memory |
 //! | `tcmalloc.pageheap_unmapped_bytes` | | free page-heap bytes released to the OS |
+//! | `tcmalloc.pageheap_committed_bytes` | | heap less released bytes |
+//! | `tcmalloc.pageheap_scavenge_count` | | runs of the incremental scavenger |
+//! | `tcmalloc.pageheap_commit_count` | | released spans reused, plus heap growths |
+//! | `tcmalloc.pageheap_total_commit_bytes` | | bytes those committed |
+//! | `tcmalloc.pageheap_decommit_count` | | spans released to the OS |
+//! | `tcmalloc.pageheap_total_decommit_bytes` | | bytes those released |
+//! | `tcmalloc.pageheap_reserve_count` | | heap growths |
+//! | `tcmalloc.pageheap_total_reserve_bytes` | | bytes those obtained (the heap never shrinks) |
 //! | `tcmalloc.central_cache_free_bytes` | | free bytes in central lists |
 //! | `tcmalloc.transfer_cache_free_bytes` | | free bytes in transfer caches |
 //! | `tcmalloc.thread_cache_free_bytes` | | free bytes in thread caches |
 //! | `tcmalloc.current_total_thread_cache_bytes` | | the same |
 //! | `tcmalloc.slack_bytes` | | page-heap free + unmapped bytes |
-//! | `tcmalloc.impl.thread_cache_count` | | threads with a cache |
 //! | `tcmalloc.max_total_thread_cache_bytes` | yes | total thread-cache budget |
-//! | `tcmalloc.min_per_thread_cache_bytes` | yes | floor of one thread's budget |
 //! | `tcmalloc.heap_limit_mb` | yes | heap limit in MiB (0: none) |
 //! | `tcmalloc.aggressive_memory_decommit` | yes | 1: release every free span at once |
+//! | `oxmalloc.thread_cache_count` | | threads with a cache |
+//! | `oxmalloc.min_per_thread_cache_bytes` | yes | floor of one thread's budget |
 //! | `oxmalloc.metadata_bytes` | | metadata mapped from the OS |
 //! | `oxmalloc.region_count` | | regions (system allocators and injected) |
 //! | `oxmalloc.injected_bytes` | | bytes of injected regions |
@@ -57,15 +69,23 @@ pub fn numeric_property(name: &str) -> Option<usize> {
         "generic.total_physical_bytes" => s.physical_bytes(),
         "tcmalloc.pageheap_free_bytes" => s.pageheap_free_bytes,
         "tcmalloc.pageheap_unmapped_bytes" => s.pageheap_unmapped_bytes,
+        "tcmalloc.pageheap_committed_bytes" => s.heap_size - s.pageheap_unmapped_bytes,
+        "tcmalloc.pageheap_scavenge_count" => s.pageheap_scavenge_count,
+        "tcmalloc.pageheap_commit_count" => s.pageheap_commit_count,
+        "tcmalloc.pageheap_total_commit_bytes" => s.pageheap_total_commit_bytes,
+        "tcmalloc.pageheap_decommit_count" => s.pageheap_decommit_count,
+        "tcmalloc.pageheap_total_decommit_bytes" => s.total_released_bytes,
+        "tcmalloc.pageheap_reserve_count" => s.pageheap_reserve_count,
+        "tcmalloc.pageheap_total_reserve_bytes" => s.heap_size,
         "tcmalloc.central_cache_free_bytes" => s.central_cache_free_bytes,
         "tcmalloc.transfer_cache_free_bytes" => s.transfer_cache_free_bytes,
         "tcmalloc.thread_cache_free_bytes" | "tcmalloc.current_total_thread_cache_bytes" => {
             s.thread_cache_free_bytes
         }
         "tcmalloc.slack_bytes" => s.pageheap_free_bytes + s.pageheap_unmapped_bytes,
-        "tcmalloc.impl.thread_cache_count" => s.thread_cache_count,
         "tcmalloc.max_total_thread_cache_bytes" => s.max_total_thread_cache_bytes,
-        "tcmalloc.min_per_thread_cache_bytes" => s.min_per_thread_cache_bytes,
+        "oxmalloc.thread_cache_count" => s.thread_cache_count,
+        "oxmalloc.min_per_thread_cache_bytes" => s.min_per_thread_cache_bytes,
         "tcmalloc.heap_limit_mb" => s.heap_limit_bytes >> 20,
         "tcmalloc.aggressive_memory_decommit" => global().settings.aggressive() as usize,
         "oxmalloc.metadata_bytes" => s.metadata_bytes,
@@ -87,7 +107,7 @@ pub fn set_numeric_property(name: &str, value: usize) -> bool {
     let h = global();
     match name {
         "tcmalloc.max_total_thread_cache_bytes" => h.set_max_total_thread_cache(value),
-        "tcmalloc.min_per_thread_cache_bytes" => h.settings.set_min_per_thread_cache(value),
+        "oxmalloc.min_per_thread_cache_bytes" => h.settings.set_min_per_thread_cache(value),
         "tcmalloc.heap_limit_mb" => h.settings.set_limit(value.saturating_mul(1 << 20)),
         "tcmalloc.aggressive_memory_decommit" => {
             let mut p = h.pages.lock();
@@ -164,6 +184,9 @@ pub struct SpanRange {
     pub state: RangeState,
     /// Size class (0: large allocation or free span).
     pub class: usize,
+    /// Small-object spans: objects carved out of it and not returned to it
+    /// (held by the program or by caches); 0 otherwise.
+    pub objects: usize,
     /// The region the span belongs to.
     pub region: RegionId,
 }
@@ -186,6 +209,7 @@ pub fn for_each_span(mut f: impl FnMut(&SpanRange)) {
                 SpanState::Released => RangeState::Released,
             },
             class: s.class as usize,
+            objects: s.allocated as usize,
             region: RegionId::current(s.region),
         });
         s.npages

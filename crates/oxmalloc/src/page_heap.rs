@@ -58,6 +58,17 @@ pub struct PageHeapStats {
     pub peak_in_use_bytes: usize,
     /// The high-water mark of `system_bytes`.
     pub peak_system_bytes: usize,
+    /// Runs of the incremental scavenger (with a non-zero release rate).
+    pub scavenge_count: usize,
+    /// Spans whose released pages were committed again for reuse, plus
+    /// growths of the heap (fresh pages count as committed).
+    pub commit_count: usize,
+    /// Bytes committed by those, over the heap's lifetime.
+    pub total_commit_bytes: usize,
+    /// Spans whose backing was released to the OS.
+    pub decommit_count: usize,
+    /// Growths of the heap (carvings from a region).
+    pub reserve_count: usize,
 }
 
 /// The three kinds of free list.
@@ -114,6 +125,11 @@ impl PageHeap {
                 from_system_released_bytes: 0,
                 peak_in_use_bytes: 0,
                 peak_system_bytes: 0,
+                scavenge_count: 0,
+                commit_count: 0,
+                total_commit_bytes: 0,
+                decommit_count: 0,
+                reserve_count: 0,
             },
             scavenge_counter: 0,
             epoch: 0,
@@ -316,6 +332,10 @@ impl PageHeap {
                 self.insert(s);
                 return ptr::null_mut();
             }
+            if st == SpanState::Released {
+                self.stats.commit_count += 1;
+                self.stats.total_commit_bytes += (*s).bytes();
+            }
             (*s).state = SpanState::InUse;
             (*s).pinned = false;
             self.account(&*s, None, Some(SpanState::InUse));
@@ -356,6 +376,9 @@ impl PageHeap {
             self.stats.from_system_bytes += bytes;
         }
         self.stats.peak_system_bytes = self.stats.peak_system_bytes.max(self.stats.system_bytes);
+        self.stats.reserve_count += 1;
+        self.stats.commit_count += 1;
+        self.stats.total_commit_bytes += bytes;
         // SAFETY: `s` is a new free span, on no list.
         unsafe {
             self.account(&*s, None, Some(SpanState::Free));
@@ -476,6 +499,7 @@ impl PageHeap {
             self.scavenge_counter = DEFAULT_RELEASE_DELAY;
             return;
         }
+        self.stats.scavenge_count += 1;
         let released = self.release_at_least(1);
         self.scavenge_counter = if released == 0 {
             DEFAULT_RELEASE_DELAY
@@ -530,6 +554,7 @@ impl PageHeap {
                 self.account(&*tail, None, Some(SpanState::Free));
                 self.insert(tail);
             }
+            self.stats.decommit_count += 1;
             (*s).state = SpanState::Released;
             (*s).zeroed = outcome == ReleaseOutcome::Zeroed;
             self.account(&*s, None, Some(SpanState::Released));
@@ -890,6 +915,12 @@ mod tests {
         // SAFETY: span of `h`.
         unsafe { h.free(a, &SET) };
         let before = h.stats();
+        assert_eq!(
+            (before.reserve_count, before.commit_count),
+            (1, 1),
+            "one growth"
+        );
+        assert_eq!(before.total_commit_bytes, before.system_bytes);
         let released = h.release_at_least(1);
         assert!(released >= 200);
         let after = h.stats();
@@ -897,10 +928,18 @@ mod tests {
             after.unmapped_bytes - before.unmapped_bytes,
             released << PAGE_SHIFT
         );
+        assert_eq!(after.decommit_count, before.decommit_count + 1);
         check_totals(&h);
         // Reuse of released pages commits them again.
         let b = h.alloc(10, &SET);
         assert!(!b.is_null());
+        let reused = h.stats();
+        assert_eq!(reused.commit_count, 2);
+        assert_eq!(
+            reused.total_commit_bytes,
+            before.total_commit_bytes + (10 << PAGE_SHIFT)
+        );
+        assert_eq!(reused.reserve_count, 1, "no growth");
         check_totals(&h);
         // SAFETY: span of `h`.
         unsafe {

@@ -58,6 +58,20 @@ pub struct Stats {
     /// bound of the peak of `allocated_bytes`, updated whenever a span is
     /// handed out.
     pub peak_in_use_bytes: usize,
+    /// Runs of the incremental scavenger (`tcmalloc.pageheap_scavenge_count`).
+    pub pageheap_scavenge_count: usize,
+    /// Commits: released spans reused, and growths of the heap
+    /// (`tcmalloc.pageheap_commit_count`).
+    pub pageheap_commit_count: usize,
+    /// Bytes committed over the process's lifetime
+    /// (`tcmalloc.pageheap_total_commit_bytes`).
+    pub pageheap_total_commit_bytes: usize,
+    /// Spans released to the OS (`tcmalloc.pageheap_decommit_count`); their
+    /// bytes are [`Stats::total_released_bytes`].
+    pub pageheap_decommit_count: usize,
+    /// Growths of the heap (`tcmalloc.pageheap_reserve_count`); their bytes
+    /// are [`Stats::heap_size`], which never shrinks.
+    pub pageheap_reserve_count: usize,
 }
 
 impl Stats {
@@ -81,8 +95,11 @@ pub struct ClassStats {
     pub transfer_objects: usize,
 }
 
-/// Per-class figures of class `c` (1 ≤ c < number of classes).
-pub(crate) fn class_stats(c: usize) -> ClassStats {
+/// Per-class figures of class `c`, taking only that class's locks.
+///
+/// # Panics
+/// If `c` is not below [`NUM_CLASSES`](crate::size_class::NUM_CLASSES).
+pub fn class_stats(c: usize) -> ClassStats {
     let h = global();
     let (central_objects, spans) = h.central[c].counts();
     ClassStats {
@@ -148,6 +165,11 @@ unsafe fn snapshot_held(h: &crate::heap::HeapCore) -> Stats {
         heap_limit_bytes: h.settings.limit(),
         peak_heap_size: ph.peak_system_bytes,
         peak_in_use_bytes: ph.peak_in_use_bytes,
+        pageheap_scavenge_count: ph.scavenge_count,
+        pageheap_commit_count: ph.commit_count,
+        pageheap_total_commit_bytes: ph.total_commit_bytes,
+        pageheap_decommit_count: ph.decommit_count,
+        pageheap_reserve_count: ph.reserve_count,
     }
 }
 
@@ -217,4 +239,10 @@ pub fn release_to_system(bytes: usize) -> usize {
 /// (gperftools' `MarkThreadIdle`).
 pub fn mark_thread_idle() {
     crate::thread_cache::flush_current();
+}
+
+/// Free bytes in the calling thread's cache (gperftools'
+/// `GetThreadCacheSize`); 0 when the thread has none.
+pub fn thread_cache_size() -> usize {
+    crate::thread_cache::current_size()
 }

@@ -354,6 +354,13 @@ fn make_cache(heap: &'static HeapCore, home: *const AtomicPtr<ThreadCache>) -> *
     tc
 }
 
+/// Free bytes in the calling thread's cache of the global heap; 0 when it
+/// has none.
+pub(crate) fn current_size() -> usize {
+    // SAFETY: the calling thread's own cache, or the sentinel (size 0).
+    unsafe { (*global_cache()).size() }
+}
+
 /// Flushes and unregisters `tc`, points its home back at [`EMPTY`], and
 /// returns the record to the pool.
 ///

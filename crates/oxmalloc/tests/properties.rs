@@ -24,25 +24,38 @@ fn allocated() -> usize {
     get("generic.current_allocated_bytes").unwrap()
 }
 
+/// Every name gperftools 2.10's `GetNumericProperty` answers (its
+/// `src/tcmalloc.cc`).
+const GPERFTOOLS_2_10: &[&str] = &[
+    "generic.current_allocated_bytes",
+    "generic.heap_size",
+    "generic.total_physical_bytes",
+    "tcmalloc.slack_bytes",
+    "tcmalloc.central_cache_free_bytes",
+    "tcmalloc.transfer_cache_free_bytes",
+    "tcmalloc.thread_cache_free_bytes",
+    "tcmalloc.pageheap_free_bytes",
+    "tcmalloc.pageheap_unmapped_bytes",
+    "tcmalloc.pageheap_committed_bytes",
+    "tcmalloc.pageheap_scavenge_count",
+    "tcmalloc.pageheap_commit_count",
+    "tcmalloc.pageheap_total_commit_bytes",
+    "tcmalloc.pageheap_decommit_count",
+    "tcmalloc.pageheap_total_decommit_bytes",
+    "tcmalloc.pageheap_reserve_count",
+    "tcmalloc.pageheap_total_reserve_bytes",
+    "tcmalloc.max_total_thread_cache_bytes",
+    "tcmalloc.current_total_thread_cache_bytes",
+    "tcmalloc.aggressive_memory_decommit",
+    "tcmalloc.heap_limit_mb",
+];
+
 #[test]
 fn every_name_answers_and_unknown_names_do_not() {
     let _g = SERIAL.lock().unwrap();
-    for name in [
-        "generic.current_allocated_bytes",
-        "generic.heap_size",
-        "generic.total_physical_bytes",
-        "tcmalloc.pageheap_free_bytes",
-        "tcmalloc.pageheap_unmapped_bytes",
-        "tcmalloc.central_cache_free_bytes",
-        "tcmalloc.transfer_cache_free_bytes",
-        "tcmalloc.thread_cache_free_bytes",
-        "tcmalloc.current_total_thread_cache_bytes",
-        "tcmalloc.slack_bytes",
-        "tcmalloc.impl.thread_cache_count",
-        "tcmalloc.max_total_thread_cache_bytes",
-        "tcmalloc.min_per_thread_cache_bytes",
-        "tcmalloc.heap_limit_mb",
-        "tcmalloc.aggressive_memory_decommit",
+    let ours = [
+        "oxmalloc.thread_cache_count",
+        "oxmalloc.min_per_thread_cache_bytes",
         "oxmalloc.metadata_bytes",
         "oxmalloc.region_count",
         "oxmalloc.injected_bytes",
@@ -51,12 +64,72 @@ fn every_name_answers_and_unknown_names_do_not() {
         "oxmalloc.release_rate_milli",
         "oxmalloc.peak_heap_size",
         "oxmalloc.peak_in_use_bytes",
-    ] {
+    ];
+    for name in GPERFTOOLS_2_10.iter().chain(&ours) {
         assert!(get(name).is_some(), "{name}");
     }
     assert_eq!(get("tcmalloc.no_such_thing"), None);
+    // Names that are neither gperftools' nor oxmalloc's are not answered.
+    for name in [
+        "tcmalloc.impl.thread_cache_count",
+        "tcmalloc.min_per_thread_cache_bytes",
+    ] {
+        assert_eq!(get(name), None, "{name}");
+        assert!(!set(name, 1), "{name}");
+    }
     assert!(!set("generic.heap_size", 1), "read-only");
     assert!(!set("no.such", 1));
+}
+
+#[test]
+fn page_heap_counters_follow_growth_release_and_reuse() {
+    let _g = SERIAL.lock().unwrap();
+    let n = 24 << 20;
+    let g = |name: &str| get(name).unwrap();
+    let reserves = g("tcmalloc.pageheap_reserve_count");
+    let p = alloc(n);
+    assert!(
+        g("tcmalloc.pageheap_reserve_count") > reserves,
+        "a fresh 24 MiB grows the heap"
+    );
+    assert_eq!(
+        g("tcmalloc.pageheap_total_reserve_bytes"),
+        g("generic.heap_size")
+    );
+    free(p, n);
+    let (decommits, decommitted) = (
+        g("tcmalloc.pageheap_decommit_count"),
+        g("tcmalloc.pageheap_total_decommit_bytes"),
+    );
+    let released = oxmalloc::release_free_memory();
+    assert!(released >= n);
+    assert!(g("tcmalloc.pageheap_decommit_count") > decommits);
+    assert_eq!(
+        g("tcmalloc.pageheap_total_decommit_bytes"),
+        decommitted + released
+    );
+    assert_eq!(
+        g("tcmalloc.pageheap_committed_bytes"),
+        g("generic.heap_size") - g("tcmalloc.pageheap_unmapped_bytes")
+    );
+    // Reusing released pages commits them again, without growing the heap.
+    let (commits, committed, reserves) = (
+        g("tcmalloc.pageheap_commit_count"),
+        g("tcmalloc.pageheap_total_commit_bytes"),
+        g("tcmalloc.pageheap_reserve_count"),
+    );
+    let p = alloc(n);
+    assert!(g("tcmalloc.pageheap_commit_count") > commits);
+    assert!(g("tcmalloc.pageheap_total_commit_bytes") >= committed + n);
+    assert_eq!(g("tcmalloc.pageheap_reserve_count"), reserves);
+    free(p, n);
+    // The scavenger runs once enough pages were freed: at most its longest
+    // delay, 2^20 pages (8 GiB), of frees (the pages are never touched).
+    let scavenges = g("tcmalloc.pageheap_scavenge_count");
+    for _ in 0..(8usize << 30) / n + 1 {
+        free(alloc(n), n);
+    }
+    assert!(g("tcmalloc.pageheap_scavenge_count") > scavenges);
 }
 
 #[test]
@@ -145,9 +218,12 @@ fn mark_thread_idle_empties_the_thread_cache() {
         let mine = |f: &dyn Fn() -> usize| f();
         let before = mine(&|| get("tcmalloc.thread_cache_free_bytes").unwrap());
         assert!(before >= 64, "freed objects sit in this thread's cache");
+        let mine = oxmalloc::thread_cache_size();
+        assert!((64 * 100..=before).contains(&mine), "{mine} of {before}");
         oxmalloc::mark_thread_idle();
         let after = get("tcmalloc.thread_cache_free_bytes").unwrap();
         assert!(after + 64 * 100 <= before, "{before} -> {after}");
+        assert_eq!(oxmalloc::thread_cache_size(), 0);
     })
     .join()
     .unwrap();
@@ -156,13 +232,13 @@ fn mark_thread_idle_empties_the_thread_cache() {
 #[test]
 fn thread_cache_count_returns_after_short_lived_threads() {
     let _g = SERIAL.lock().unwrap();
-    let base = get("tcmalloc.impl.thread_cache_count").unwrap();
+    let base = get("oxmalloc.thread_cache_count").unwrap();
     for _ in 0..1000 {
         std::thread::spawn(|| free(alloc(100), 100)).join().unwrap();
     }
     // Joined threads have retired their caches. The thread of a test that
     // just finished may still be exiting, so the count can only drop.
-    let after = get("tcmalloc.impl.thread_cache_count").unwrap();
+    let after = get("oxmalloc.thread_cache_count").unwrap();
     assert!(after <= base, "{base} -> {after}");
     assert!(after <= 2, "{after} caches left after 1000 threads");
 }
@@ -187,8 +263,8 @@ fn writable_properties_take_effect() {
     assert!(set("tcmalloc.max_total_thread_cache_bytes", 64 << 20));
     assert_eq!(get("tcmalloc.max_total_thread_cache_bytes"), Some(64 << 20));
     assert!(set("tcmalloc.max_total_thread_cache_bytes", old));
-    assert!(set("tcmalloc.min_per_thread_cache_bytes", 128 << 10));
-    assert_eq!(get("tcmalloc.min_per_thread_cache_bytes"), Some(128 << 10));
+    assert!(set("oxmalloc.min_per_thread_cache_bytes", 128 << 10));
+    assert_eq!(get("oxmalloc.min_per_thread_cache_bytes"), Some(128 << 10));
     assert!(set("oxmalloc.release_rate_milli", 2500));
     assert_eq!(get("oxmalloc.release_rate_milli"), Some(2500));
     assert!(set("oxmalloc.release_rate_milli", 1000));

@@ -61,12 +61,12 @@ static void test_inject(void) {
     CHECK(r == OXMALLOC_INJECT_OK && id != 12345);
 
     struct oxmalloc_region_info info;
-    CHECK(oxmalloc_region_info(id, &info) == 0);
+    CHECK(oxmalloc_get_region_info(id, &info) == 0);
     CHECK(info.id == id && info.kind == OXMALLOC_REGION_INJECTED);
     CHECK(info.start == pool && info.len == len);
     CHECK(info.release == OXMALLOC_RELEASE_CUSTOM && !info.exclusive);
     CHECK(strcmp(info.label, "c pool") == 0);
-    CHECK(oxmalloc_region_info(100000, &info) == -1);
+    CHECK(oxmalloc_get_region_info(100000, &info) == -1);
 
     /* Refusals, each with its code and message. */
     CHECK(oxmalloc_inject(pool + 8192, 1 << 20, NULL, NULL) == OXMALLOC_INJECT_OVERLAP);
@@ -102,7 +102,7 @@ static void test_inject(void) {
     for (int i = 0; i < 16; i++) free(big[i]);
     MallocExtension_ReleaseFreeMemory();
     CHECK(released_calls > 0 && released_bytes >= (16u << 20));
-    CHECK(oxmalloc_region_info(id, &info) == 0 && info.released_bytes > 0);
+    CHECK(oxmalloc_get_region_info(id, &info) == 0 && info.released_bytes > 0);
     int x;
     CHECK(oxmalloc_region_of(&x, NULL) == -1);
 
@@ -148,7 +148,7 @@ static void test_system_allocator(void) {
     unsigned rid;
     struct oxmalloc_region_info info;
     CHECK(oxmalloc_region_of(blocks[39], &rid) == 0);
-    CHECK(oxmalloc_region_info(rid, &info) == 0 && info.kind == OXMALLOC_REGION_SYSTEM && info.len > 0);
+    CHECK(oxmalloc_get_region_info(rid, &info) == 0 && info.kind == OXMALLOC_REGION_SYSTEM && info.len > 0);
     for (int i = 0; i < 40; i++) free(blocks[i]);
     oxmalloc_for_each_region(count, &count_regions);
     CHECK(count_regions >= 2); /* the pool and ours (and the default system region, if used) */

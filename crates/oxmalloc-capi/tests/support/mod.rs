@@ -90,20 +90,52 @@ pub fn check(cmd: &mut Command) -> Output {
 /// Compiles `tests/c/<source>` (gcc, or g++ for `.cc`) into `dir/<output>`
 /// with `extra` arguments after the source (libraries, flags).
 pub fn compile_into(dir: &Path, source: &str, output: &str, extra: &[&str]) -> PathBuf {
-    let compiler = if source.ends_with(".cc") {
-        "g++"
+    let lang = if source.ends_with(".cc") {
+        Lang::Cxx
     } else {
-        "gcc"
+        Lang::C
+    };
+    compile_as(lang, dir, source, output, &[], extra)
+}
+
+/// The language a test source is compiled as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    /// gcc.
+    C,
+    /// g++ (`-x c++`, whatever the file's extension).
+    Cxx,
+}
+
+/// Compiles `tests/c/<source>` as `lang` into `dir/<output>`, with `flags`
+/// before the source and `extra` after it.
+pub fn compile_as(
+    lang: Lang,
+    dir: &Path,
+    source: &str,
+    output: &str,
+    flags: &[&str],
+    extra: &[&str],
+) -> PathBuf {
+    let mut cmd = match lang {
+        Lang::C => Command::new("gcc"),
+        Lang::Cxx => {
+            let mut c = Command::new("g++");
+            c.args(["-x", "c++"]);
+            c
+        }
     };
     let exe = dir.join(output);
     check(
-        Command::new(compiler)
-            .args(["-O1", "-g", "-Wall", "-Werror", "-pthread"])
+        cmd.args(["-O1", "-g", "-Wall", "-Werror", "-pthread"])
             // Calls to the allocator must happen as written, huge sizes included.
             .args(["-fno-builtin", "-Wno-alloc-size-larger-than"])
+            .args(flags)
             .arg("-I")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("include"))
             .arg(c_source(source))
+            // `-x c++` applies to the files after it only.
+            .args(["-x", "none"])
             .arg("-o")
             .arg(&exe)
             .args(extra),
@@ -111,27 +143,30 @@ pub fn compile_into(dir: &Path, source: &str, output: &str, extra: &[&str]) -> P
     exe
 }
 
+/// The arguments that link a program against `liboxmalloc.so`, found at run
+/// time through an rpath.
+pub fn link_args() -> Vec<String> {
+    let lib_dir = profile_dir().join("deps");
+    let lib_dir = lib_dir.to_str().expect("UTF-8 path");
+    vec![
+        format!("-L{lib_dir}"),
+        format!("-Wl,-rpath,{lib_dir}"),
+        // DT_RPATH, searched before LD_LIBRARY_PATH: `cargo test` puts
+        // target/<profile> there, which may hold an older copy of the
+        // library from another build.
+        "-Wl,--disable-new-dtags".into(),
+        "-loxmalloc".into(),
+        "-ldl".into(),
+    ]
+}
+
 /// Compiles `tests/c/<source>` linked against `liboxmalloc.so` (found at run
 /// time through an rpath).
 pub fn compile_linked(source: &str) -> PathBuf {
     let dir = scratch(source);
-    let lib_dir = profile_dir().join("deps");
-    let lib_dir = lib_dir.to_str().expect("UTF-8 path");
-    compile_into(
-        &dir,
-        source,
-        "prog",
-        &[
-            &format!("-L{lib_dir}"),
-            &format!("-Wl,-rpath,{lib_dir}"),
-            // DT_RPATH, searched before LD_LIBRARY_PATH: `cargo test` puts
-            // target/<profile> there, which may hold an older copy of the
-            // library from another build.
-            "-Wl,--disable-new-dtags",
-            "-loxmalloc",
-            "-ldl",
-        ],
-    )
+    let link = link_args();
+    let link: Vec<&str> = link.iter().map(String::as_str).collect();
+    compile_into(&dir, source, "prog", &link)
 }
 
 /// A command that runs `program` with the library preloaded.
@@ -165,10 +200,20 @@ pub fn have(tool: &str) -> bool {
 /// Makes sure `tool` is installed: when it is missing and we are root on a
 /// machine with apt-get, installs `package`. Fails the test otherwise.
 pub fn ensure_tool(tool: &str, package: &str) {
+    ensure(&format!("the {tool} command"), || have(tool), package);
+}
+
+/// Makes sure the file `path` (a header, say) exists, installing `package`
+/// as [`ensure_tool`] does.
+pub fn ensure_file(path: &str, package: &str) {
+    ensure(path, || Path::new(path).exists(), package);
+}
+
+fn ensure(what: &str, present: impl Fn() -> bool, package: &str) {
     // One apt-get at a time (tests run in parallel threads).
     static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = APT.lock().unwrap_or_else(|e| e.into_inner());
-    if have(tool) {
+    if present() {
         return;
     }
     let root = Command::new("id")
@@ -189,7 +234,7 @@ pub fn ensure_tool(tool: &str, package: &str) {
         }
     }
     assert!(
-        have(tool),
-        "{tool} is needed by this test: install the {package} package"
+        present(),
+        "{what} is needed by this test: install the {package} package"
     );
 }
