@@ -129,12 +129,7 @@ pub unsafe extern "C" fn oxmalloc_heap_calloc(
         return ptr::null_mut();
     };
     // SAFETY: a live heap (caller).
-    let p = unsafe { heap(h) }.alloc_raw(total, 1);
-    if !p.is_null() {
-        // SAFETY: a fresh block of at least `total` bytes.
-        unsafe { p.write_bytes(0, total) };
-    }
-    or_enomem(p)
+    or_enomem(unsafe { heap(h) }.alloc_zeroed_raw(total, 1))
 }
 
 /// `size` bytes aligned to `align` (rounded up to a power of two) from heap

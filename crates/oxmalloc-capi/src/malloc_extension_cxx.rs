@@ -626,6 +626,8 @@ pub unsafe extern "C" fn _ZN15MallocExtension18SetSystemAllocatorEP12SysAllocato
         commit: None,
         zeroed: 0,
         ctx: a.cast(),
+        shared: 0,
+        page_size: 0,
     };
     // SAFETY: the allocator keeps the header's contract (caller).
     if unsafe { oxmalloc_set_system_allocator(&sys) } == 0 {

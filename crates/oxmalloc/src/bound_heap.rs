@@ -490,6 +490,13 @@ impl Heap {
         core::mem::ManuallyDrop::new(unsafe { Heap::from_raw(p) })
     }
 
+    /// `size` zero bytes aligned to `align`, not cleared again when the
+    /// pages are known to be zero; null when the heap's regions are full.
+    #[doc(hidden)]
+    pub fn alloc_zeroed_raw(&self, size: usize, align: usize) -> *mut u8 {
+        global::zeroed_in(self.core, size, align, |s, a| self.alloc_raw(s, a))
+    }
+
     /// Frees `p`, an allocation of this heap, through the calling thread's
     /// cache of the heap (C's `oxmalloc_heap_free`); a pointer of another
     /// heap is freed as `free` would.
@@ -690,6 +697,16 @@ unsafe impl allocator_api2::alloc::Allocator for &Heap {
             .ok_or(allocator_api2::alloc::AllocError)
     }
 
+    fn allocate_zeroed(
+        &self,
+        layout: Layout,
+    ) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        let p = self.alloc_zeroed_raw(layout.size(), layout.align());
+        NonNull::new(p)
+            .map(|p| NonNull::slice_from_raw_parts(p, layout.size()))
+            .ok_or(allocator_api2::alloc::AllocError)
+    }
+
     #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: allocated by this heap with `layout` (caller).
@@ -757,6 +774,10 @@ unsafe impl GlobalAlloc for Heap {
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         // SAFETY: forwarded from the caller.
         unsafe { self.dealloc_raw(p, layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        self.alloc_zeroed_raw(layout.size(), layout.align())
     }
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {

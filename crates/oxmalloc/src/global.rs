@@ -339,19 +339,32 @@ pub(crate) unsafe fn usable_of(c: usize, s: *mut Span) -> usize {
     }
 }
 
-/// Allocates zero-filled memory; spans known to be zero (fresh from the OS,
-/// or released with a zeroing policy) are not cleared again.
+/// Allocates zero-filled memory from the global heap; spans known to be
+/// zero (fresh from the OS, or released with a zeroing policy) are not
+/// cleared again.
 pub(crate) fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
+    zeroed_in(global(), size, align, alloc)
+}
+
+/// Zero-filled memory of heap `h`: a large allocation is cleared only when
+/// its span is not known to be zero; a small one comes from `small` (the
+/// heap's cached path) and is cleared.
+pub(crate) fn zeroed_in(
+    h: &'static HeapCore,
+    size: usize,
+    align: usize,
+    small: impl FnOnce(usize, usize) -> *mut u8,
+) -> *mut u8 {
     if size_class::class_for(size, align) == 0 {
         init();
-        let (p, zeroed) = global().alloc_large(size, align);
+        let (p, zeroed) = h.alloc_large(size, align);
         if !p.is_null() && !zeroed {
             // SAFETY: a fresh allocation of at least `size` bytes.
             unsafe { ptr::write_bytes(p, 0, size) };
         }
         return p;
     }
-    let p = alloc(size, align);
+    let p = small(size, align);
     if !p.is_null() {
         // SAFETY: a fresh allocation of at least `size` bytes.
         unsafe { ptr::write_bytes(p, 0, size) };

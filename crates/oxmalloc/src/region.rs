@@ -749,6 +749,8 @@ pub(crate) fn carve_system(npages: usize, want: usize) -> Option<Carved> {
     loop {
         let sys = TABLE[id as usize].config().sys?;
         let align = sys.page_size().max(PAGE_SIZE).next_power_of_two();
+        // The preferred chunk, then exactly what the request needs (asked
+        // again even when it is the same size: a failure may be passing).
         for n in [want.max(npages), npages] {
             let Some(bytes) = n.checked_mul(PAGE_SIZE) else {
                 continue;
@@ -759,9 +761,6 @@ pub(crate) fn carve_system(npages: usize, want: usize) -> Option<Carved> {
             };
             if let Some(got) = got {
                 return register_chunk(id, sys, got, bytes);
-            }
-            if n == npages {
-                break;
             }
         }
         id = fallback_region(id, sys.fallback()?)?;

@@ -201,3 +201,119 @@ fn one_tebibyte_is_injected_in_constant_time() {
     }
     assert!(best.as_micros() < 1000, "injecting 1 TiB took {best:?}");
 }
+
+#[test]
+fn ranges_that_cannot_be_used_are_refused() {
+    let opts = RegionOptions::new;
+    // Beyond the user address space (x86-64: 47 bits): the next allocation
+    // would fault.
+    let high = (1usize << 47) as *mut u8;
+    // SAFETY: refused before anything is touched.
+    assert_eq!(
+        unsafe { inject(high, 1 << 30, opts()) },
+        Err(InjectError::OutOfRange)
+    );
+    // Not mapped.
+    let p = map(4 << 20);
+    // SAFETY: part of our mapping.
+    unsafe { libc::munmap(p.add(1 << 20).cast(), 1 << 20) };
+    // SAFETY: refused; nothing is touched.
+    assert_eq!(
+        unsafe { inject(p, 4 << 20, opts()) },
+        Err(InjectError::Unmapped)
+    );
+    // PROT_NONE, and read-only.
+    let q = map(2 << 20);
+    // SAFETY: our mapping.
+    unsafe { libc::mprotect(q.cast(), 1 << 20, libc::PROT_NONE) };
+    // SAFETY: refused.
+    assert_eq!(
+        unsafe { inject(q, 2 << 20, opts()) },
+        Err(InjectError::NotWritable)
+    );
+    let r = map(1 << 20);
+    // SAFETY: our mapping.
+    unsafe { libc::mprotect(r.cast(), 1 << 20, libc::PROT_READ) };
+    // SAFETY: refused.
+    assert_eq!(
+        unsafe { inject(r, 1 << 20, opts()) },
+        Err(InjectError::NotWritable)
+    );
+    // Private and shared memory side by side.
+    let m = map(2 << 20);
+    // SAFETY: MAP_FIXED over the second half of our own mapping.
+    let s = unsafe {
+        libc::mmap(
+            m.add(1 << 20).cast(),
+            1 << 20,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(s, libc::MAP_FAILED);
+    // SAFETY: refused.
+    assert_eq!(
+        unsafe { inject(m, 2 << 20, opts()) },
+        Err(InjectError::MixedBacking)
+    );
+    // A page size that is not a power of two.
+    let t = map(1 << 20);
+    // SAFETY: refused.
+    assert_eq!(
+        unsafe { inject(t, 1 << 20, opts().page_size(3 << 20)) },
+        Err(InjectError::BadPageSize)
+    );
+    for e in [
+        InjectError::Unmapped,
+        InjectError::NotWritable,
+        InjectError::MixedBacking,
+        InjectError::BadPageSize,
+    ] {
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+#[test]
+fn injecting_next_to_memory_in_use_costs_no_more_than_elsewhere() {
+    // The overlap check follows the managed ranges, not the pages: a range
+    // inside a 2 GiB pagemap leaf full of spans is checked as fast as one in
+    // untouched address space (it used to scan 262,144 per-page tags).
+    let busy: Vec<u8> = vec![1; 64 << 20];
+    let near = |len: usize| {
+        // A reservation right below the heap's memory, in its leaf.
+        let want = (busy.as_ptr() as usize - (256 << 20)) & !(PAGE - 1);
+        // SAFETY: a hint only; the kernel may place it elsewhere.
+        let p = unsafe {
+            libc::mmap(
+                want as *mut libc::c_void,
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        p.cast::<u8>()
+    };
+    let time = |p: *mut u8, len: usize| {
+        let t = Instant::now();
+        // SAFETY: a reservation of ours, handed over for good.
+        unsafe { inject(p, len, RegionOptions::new().exclusive(true)) }.unwrap();
+        t.elapsed()
+    };
+    let mut best_near = std::time::Duration::MAX;
+    let mut best_far = std::time::Duration::MAX;
+    for _ in 0..5 {
+        best_near = best_near.min(time(near(16 << 20), 16 << 20));
+        best_far = best_far.min(time(map(16 << 20), 16 << 20));
+    }
+    eprintln!("inject near the heap {best_near:?}, elsewhere {best_far:?}");
+    assert!(
+        best_near <= best_far * 3 + std::time::Duration::from_micros(20),
+        "near {best_near:?} vs elsewhere {best_far:?}"
+    );
+    drop(busy);
+}
