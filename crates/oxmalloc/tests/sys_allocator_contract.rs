@@ -64,7 +64,7 @@ struct EveryOther(AtomicUsize);
 // SAFETY: forwards to the mmap allocator.
 unsafe impl SysAllocator for EveryOther {
     fn alloc(&self, size: usize, align: usize) -> Option<NonNull<[u8]>> {
-        if self.0.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+        if self.0.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
             return None;
         }
         MmapSysAllocator.alloc(size, align)
