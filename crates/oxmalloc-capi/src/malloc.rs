@@ -56,21 +56,31 @@ pub(crate) fn alloc(size: usize) -> *mut c_void {
     or_enomem(raw::malloc(size))
 }
 
-/// The result of `attempt`, retried in new mode: see [`retry`].
+/// The result of `attempt`, retried in new mode: see [`retry`]. The closure
+/// is moved into the cold path only (the fast path keeps nothing on the
+/// stack for it).
 #[inline(always)]
-fn attempt(attempt: impl Fn() -> *mut u8) -> *mut c_void {
+fn attempt<F: Fn() -> *mut u8>(attempt: F) -> *mut c_void {
     let p = attempt();
     if p.is_null() {
-        return retry(&attempt);
+        return retry(attempt);
     }
     p.cast()
+}
+
+/// `malloc`'s slow end: a failed attempt, retried in new mode.
+#[cold]
+#[inline(never)]
+extern "C" fn malloc_failed(size: usize, _align: usize) -> *mut u8 {
+    retry(|| raw::malloc(size)).cast()
 }
 
 /// After a failed attempt: in new mode, calls the `std::new_handler` and
 /// tries again until the attempt succeeds or no handler is left; otherwise
 /// (or then) null with `ENOMEM`.
 #[cold]
-fn retry(attempt: &dyn Fn() -> *mut u8) -> *mut c_void {
+#[inline(never)]
+fn retry<F: Fn() -> *mut u8>(attempt: F) -> *mut c_void {
     while crate::tc::new_mode() {
         let Some(handler) = crate::cxx::new_handler() else {
             break;
@@ -135,7 +145,7 @@ exports! {
     /// `malloc(size)`: at least `size` bytes (a unique pointer for 0), or null
     /// with `errno = ENOMEM`.
     extern "C" [malloc, __libc_malloc, tc_malloc] fn(size: usize) -> *mut c_void {
-        attempt(|| raw::malloc(size))
+        raw::malloc_or(size, malloc_failed).cast()
     }
 }
 

@@ -325,7 +325,7 @@ impl Heap {
         let h = self.core;
         h.lock_all();
         // SAFETY: `lock_all` holds every lock `totals_held` reads through.
-        let t = unsafe { h.totals_held() };
+        let t = unsafe { h.totals_held(thread_cache::cached_bytes) };
         let mut regions = [None; MAX_HEAP_REGIONS];
         let mut n = 0;
         region::for_each_bound(h.slot(), |r| {
@@ -369,7 +369,7 @@ impl Heap {
     /// it refuses, says how many bytes are live, and gives the heap back.
     pub fn retire(self) -> Result<RetiredRegions, (Heap, RetireError)> {
         let h = self.core;
-        let live = h.totals().allocated;
+        let live = h.totals(thread_cache::cached_bytes).allocated;
         if live > 0 {
             return Err((self, RetireError::Live { bytes: live }));
         }

@@ -7,7 +7,7 @@
 //! Lock order: a central list's lock, then the page-heap lock.
 
 use crate::page_heap::PageHeap;
-use crate::pagemap::PAGEMAP;
+use crate::pagemap::{ObjectPage, PAGEMAP};
 use crate::settings::Settings;
 use crate::size_class::{ClassInfo, CLASSES, PAGE_SHIFT};
 use crate::span::{FreeObject, Span, SpanList};
@@ -149,7 +149,7 @@ impl CentralFreeList {
                     g.spans -= 1;
                     g.free_objects -= info.objects_per_span();
                     for p in (*s).start..(*s).end_page() {
-                        PAGEMAP.set_class(p, 0);
+                        PAGEMAP.set_object_page(p, ObjectPage(0));
                     }
                     pages.lock().free(s, settings);
                 }
@@ -216,7 +216,7 @@ fn populate(
         for p in (*s).start..(*s).end_page() {
             PAGEMAP.set(p, s);
             if tag_pages {
-                PAGEMAP.set_class(p, c);
+                PAGEMAP.set_object_page(p, ObjectPage::new(c, p - (*s).start));
             }
         }
     }

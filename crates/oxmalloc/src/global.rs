@@ -171,39 +171,60 @@ fn init_slow() {
 /// The class and span of a pointer oxmalloc handed out: `(class, span)` with
 /// class non-zero for an object of the global heap's caches, else the span
 /// (a large allocation, or a small object of a heap bound to regions). `None`
-/// when the pointer is not the start of a live allocation of oxmalloc's.
+/// when the pointer is not the start of a live allocation of oxmalloc's: an
+/// interior or misaligned pointer into a small object is refused too.
 #[inline]
 pub(crate) fn lookup(p: *const u8) -> Option<(usize, *mut Span)> {
-    let page = p as usize >> PAGE_SHIFT;
-    let c = PAGEMAP.class(page);
+    let addr = p as usize;
+    let e = PAGEMAP.object_page(addr >> PAGE_SHIFT);
+    let c = e.class();
     if c != 0 {
-        return Some((c, ptr::null_mut()));
+        // SAFETY: a class recorded in the pagemap is below NUM_CLASSES.
+        return unsafe { size_class::is_object_offset(c, e.offset_of(addr)) }
+            .then_some((c, ptr::null_mut()));
     }
+    lookup_span(addr)
+}
+
+/// [`lookup`] for a pointer that is not an object of the global heap's
+/// small-object spans.
+#[inline(never)]
+fn lookup_span(addr: usize) -> Option<(usize, *mut Span)> {
+    let page = addr >> PAGE_SHIFT;
     let s = PAGEMAP.get(page);
     if s.is_null() {
         return None;
     }
     // SAFETY: pagemap entries point at span records, which are never unmapped.
     let sp = unsafe { &*s };
-    let start_ok = if sp.class != 0 {
-        sp.state == SpanState::InUse
+    if sp.state != SpanState::InUse || page < sp.start || page >= sp.end_page() {
+        return None;
+    }
+    let ok = if sp.class != 0 {
+        (addr - sp.addr()).is_multiple_of(class_size(sp.class as usize))
     } else {
-        sp.state == SpanState::InUse && sp.addr() == p as usize
+        sp.addr() == addr
     };
-    start_ok.then_some((0, s))
+    ok.then_some((0, s))
+}
+
+/// Stops the program: `op` of a pointer oxmalloc did not hand out.
+#[cold]
+#[inline(never)]
+fn not_owned(op: &'static str, addr: usize) -> ! {
+    os::fatal(format_args!(
+        "{op} of a pointer oxmalloc does not own (address {addr:#x})"
+    ))
 }
 
 /// [`lookup`] for a pointer the caller promises is live: stops the program
 /// with a message naming `op` and the address when oxmalloc did not hand it
 /// out.
 #[inline]
-pub(crate) fn owned(p: *const u8, op: &str) -> (usize, *mut Span) {
+pub(crate) fn owned(p: *const u8, op: &'static str) -> (usize, *mut Span) {
     match lookup(p) {
         Some(found) => found,
-        None => os::fatal(format_args!(
-            "{op} of a pointer oxmalloc does not own (address {:#x})",
-            p as usize
-        )),
+        None => not_owned(op, p as usize),
     }
 }
 
@@ -211,6 +232,23 @@ pub(crate) fn owned(p: *const u8, op: &str) -> (usize, *mut Span) {
 /// heap; null when memory ran out.
 #[inline(always)]
 pub(crate) fn alloc(size: usize, align: usize) -> *mut u8 {
+    alloc_or(size, align, null_on_fail)
+}
+
+/// What an allocation calls when memory ran out, with the request's size and
+/// alignment; its result is the allocation's.
+pub type OnFail = extern "C" fn(usize, usize) -> *mut u8;
+
+/// Fails: null.
+extern "C" fn null_on_fail(_size: usize, _align: usize) -> *mut u8 {
+    ptr::null_mut()
+}
+
+/// [`alloc`], calling `on_fail(size, align)` (the C library's new-mode
+/// retry) when memory ran out. The fast path passes everything the slow path
+/// needs in registers and keeps nothing on the stack.
+#[inline(always)]
+pub(crate) fn alloc_or(size: usize, align: usize, on_fail: OnFail) -> *mut u8 {
     let c = size_class::class_for(size, align);
     if c != 0 {
         // SAFETY: the calling thread's own cache (or the sentinel); `c` is a
@@ -219,22 +257,30 @@ pub(crate) fn alloc(size: usize, align: usize) -> *mut u8 {
         if !p.is_null() {
             return p;
         }
-        return alloc_small_slow(c);
+        return alloc_small_slow(c, size, align, on_fail);
     }
-    alloc_large_or_fail(size, align)
+    alloc_large_or_fail(size, align, on_fail)
 }
 
 #[cold]
 #[inline(never)]
-fn alloc_small_slow(c: usize) -> *mut u8 {
+extern "C" fn alloc_small_slow(c: usize, size: usize, align: usize, on_fail: OnFail) -> *mut u8 {
     init();
-    thread_cache::alloc_slow(c, global())
+    let p = thread_cache::alloc_slow(c, global());
+    if p.is_null() {
+        return on_fail(size, align);
+    }
+    p
 }
 
 #[inline(never)]
-fn alloc_large_or_fail(size: usize, align: usize) -> *mut u8 {
+extern "C" fn alloc_large_or_fail(size: usize, align: usize, on_fail: OnFail) -> *mut u8 {
     init();
-    global().alloc_large(size, align).0
+    let p = global().alloc_large(size, align).0;
+    if p.is_null() {
+        return on_fail(size, align);
+    }
+    p
 }
 
 /// Frees an object of class `c` (non-zero) of the global heap into the
@@ -299,12 +345,34 @@ unsafe fn free_known(p: *mut u8, c: usize, s: *mut Span) {
     }
 }
 
-/// Frees any pointer of oxmalloc's, found through the pagemap.
+/// Frees any pointer of oxmalloc's, found through the pagemap. The fast path
+/// is an object of the global heap's small-object spans whose offset in its
+/// span is a multiple of its class's size (interior and misaligned pointers
+/// are refused): into the calling thread's cache.
 ///
 /// # Safety
 /// `p` is a live allocation of oxmalloc's (or null).
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn free(p: *mut u8) {
+    let addr = p as usize;
+    let e = PAGEMAP.object_page(addr >> PAGE_SHIFT);
+    let c = e.class();
+    // SAFETY: a class recorded in the pagemap is below NUM_CLASSES.
+    if c != 0 && unsafe { size_class::is_object_offset(c, e.offset_of(addr)) } {
+        // SAFETY: live (caller), an object of class `c` of the global heap.
+        return unsafe { dealloc_small(p, c) };
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { free_slow(p) }
+}
+
+/// [`free`] of null, of a large allocation, of an object of a heap bound to
+/// regions; or of a pointer oxmalloc does not own, which stops the program.
+///
+/// # Safety
+/// As for [`free`].
+#[inline(never)]
+unsafe extern "C" fn free_slow(p: *mut u8) {
     if p.is_null() {
         return;
     }
@@ -457,6 +525,13 @@ pub mod raw {
     #[inline(always)]
     pub fn malloc(size: usize) -> *mut u8 {
         alloc(size, 1)
+    }
+
+    /// [`malloc`] that calls `on_fail(size, 1)` when memory ran out and
+    /// returns what it returns (the C library's new-mode retry).
+    #[inline(always)]
+    pub fn malloc_or(size: usize, on_fail: OnFail) -> *mut u8 {
+        alloc_or(size, 1, on_fail)
     }
 
     /// At least `size` bytes aligned to `align` (a power of two).

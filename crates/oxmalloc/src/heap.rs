@@ -30,9 +30,6 @@ pub const MAX_HEAPS: usize = 256;
 /// budget, and the links of the registry's list. A thread cache embeds one.
 #[repr(C)]
 pub(crate) struct CacheLink {
-    /// Bytes held in the cache. Written only by the owning thread; read by
-    /// statistics from any thread.
-    size: AtomicUsize,
     /// Byte budget. Lowered by other threads stealing budget (under the
     /// registry's lock).
     max_size: AtomicUsize,
@@ -45,26 +42,10 @@ impl CacheLink {
     /// An unregistered link with no budget.
     pub(crate) const fn new() -> Self {
         Self {
-            size: AtomicUsize::new(0),
             max_size: AtomicUsize::new(0),
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
         }
-    }
-
-    /// Bytes held in the cache.
-    #[inline(always)]
-    pub(crate) fn size(&self) -> usize {
-        self.size.load(Ordering::Relaxed)
-    }
-
-    /// Adds `delta` to the byte count (owning thread only) and returns the
-    /// new count.
-    #[inline(always)]
-    pub(crate) fn add_size(&self, delta: isize) -> usize {
-        let v = (self.size.load(Ordering::Relaxed) as isize).wrapping_add(delta) as usize;
-        self.size.store(v, Ordering::Relaxed);
-        v
     }
 
     /// The byte budget.
@@ -511,11 +492,12 @@ impl HeapCore {
     }
 
     /// The heap's figures; the caller holds every lock of the heap through
-    /// [`HeapCore::lock_all`].
+    /// [`HeapCore::lock_all`]. `cached` tells the bytes held in the caches of
+    /// a registry.
     ///
     /// # Safety
     /// As above.
-    pub(crate) unsafe fn totals_held(&self) -> Totals {
+    pub(crate) unsafe fn totals_held(&self, cached: impl Fn(&CacheRegistry) -> usize) -> Totals {
         let mut t = Totals::default();
         for (c, info) in CLASSES.iter().enumerate().skip(1) {
             // SAFETY: forwarded from the caller.
@@ -531,10 +513,7 @@ impl HeapCore {
         }
         // SAFETY: forwarded from the caller.
         let (r, p) = unsafe { (self.caches.held(), self.pages.held()) };
-        r.for_each(|l| {
-            // SAFETY: registered links are valid under the lock.
-            t.thread_caches += unsafe { (*l).size() }
-        });
+        t.thread_caches = cached(r);
         t.caches = r.count();
         t.pages = p.stats();
         // A thread's fast path updates its cache's size without a lock: clamp
@@ -547,10 +526,10 @@ impl HeapCore {
     }
 
     /// [`HeapCore::totals_held`], taking and releasing the locks.
-    pub(crate) fn totals(&self) -> Totals {
+    pub(crate) fn totals(&self, cached: impl Fn(&CacheRegistry) -> usize) -> Totals {
         self.lock_all();
         // SAFETY: `lock_all` holds every lock `totals_held` reads through.
-        let t = unsafe { self.totals_held() };
+        let t = unsafe { self.totals_held(cached) };
         // SAFETY: taken by `lock_all` on this thread just above.
         unsafe { self.unlock_all() };
         t

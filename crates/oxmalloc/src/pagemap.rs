@@ -13,7 +13,7 @@ use crate::size_class::PAGE_SHIFT;
 use crate::span::Span;
 use crate::sync::{Mutex, RawLock};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 /// Bits of virtual address the pagemap covers.
 pub const ADDRESS_BITS: usize = 48;
@@ -30,9 +30,35 @@ struct Leaf {
     /// Page → span record, or null. Set for every page of an in-use span of
     /// small objects, and for the first and last page of every other span.
     spans: [AtomicPtr<Span>; LEAF_LEN],
-    /// Page → size class of the global heap's small-object span covering
+    /// Page → [`ObjectPage`] of the global heap's small-object span covering
     /// it, else 0 (objects of other heaps are found through their span).
-    classes: [AtomicU8; LEAF_LEN],
+    objects: [AtomicU32; LEAF_LEN],
+}
+
+/// What the free fast path needs of a page of a small-object span of the
+/// global heap, in one word: the class (low 7 bits, never 0) and the page's
+/// byte offset within its span (the high bits: page index << 13), so that a
+/// pointer's offset in the span is `(entry & !0x1fff) | (ptr & 0x1fff)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectPage(pub u32);
+
+impl ObjectPage {
+    /// Page `index` of a span of class `class` (`0 < class < 128`).
+    pub const fn new(class: usize, index: usize) -> Self {
+        Self(((index << PAGE_SHIFT) | class) as u32)
+    }
+
+    /// The class (0: not a page of a global small-object span).
+    #[inline(always)]
+    pub const fn class(self) -> usize {
+        (self.0 & 0x7f) as usize
+    }
+
+    /// The offset of `addr` (in this page) from the start of its span.
+    #[inline(always)]
+    pub const fn offset_of(self, addr: usize) -> usize {
+        (self.0 as usize & !((1 << PAGE_SHIFT) - 1)) | (addr & ((1 << PAGE_SHIFT) - 1))
+    }
 }
 
 /// The process-wide pagemap.
@@ -71,13 +97,19 @@ impl PageMap {
         }
     }
 
+    /// The [`ObjectPage`] registered for `page` (class 0 for none).
+    #[inline(always)]
+    pub fn object_page(&self, page: usize) -> ObjectPage {
+        match self.leaf(page) {
+            Some(l) => ObjectPage(l.objects[page & (LEAF_LEN - 1)].load(Ordering::Relaxed)),
+            None => ObjectPage(0),
+        }
+    }
+
     /// The size class registered for `page` (0 for none or a large span).
     #[inline(always)]
     pub fn class(&self, page: usize) -> usize {
-        match self.leaf(page) {
-            Some(l) => l.classes[page & (LEAF_LEN - 1)].load(Ordering::Relaxed) as usize,
-            None => 0,
-        }
+        self.object_page(page).class()
     }
 
     /// Makes sure leaves exist for pages `[start, start + n)`. False when the
@@ -111,11 +143,12 @@ impl PageMap {
         }
     }
 
-    /// Records the size class of `page`. The leaf must exist.
+    /// Records what the free fast path needs of `page` (`ObjectPage(0)`:
+    /// nothing). The leaf must exist.
     #[inline]
-    pub fn set_class(&self, page: usize, class: usize) {
+    pub fn set_object_page(&self, page: usize, e: ObjectPage) {
         if let Some(l) = self.leaf(page) {
-            l.classes[page & (LEAF_LEN - 1)].store(class as u8, Ordering::Relaxed);
+            l.objects[page & (LEAF_LEN - 1)].store(e.0, Ordering::Relaxed);
         }
     }
 
@@ -131,7 +164,7 @@ impl PageMap {
                 for e in &l.spans[lo..hi] {
                     e.store(ptr::null_mut(), Ordering::Release);
                 }
-                for e in &l.classes[lo..hi] {
+                for e in &l.objects[lo..hi] {
                     e.store(0, Ordering::Relaxed);
                 }
             }
@@ -159,7 +192,8 @@ impl PageMap {
         }
     }
 
-    /// Number of leaves created (each 2 MiB + 256 KiB of metadata).
+    /// Number of leaves created (each 3 MiB of address space for metadata,
+    /// touched only where spans are).
     pub fn leaves(&self) -> usize {
         self.root
             .iter()
@@ -184,11 +218,15 @@ mod tests {
         for page in [MAX_PAGE - 1, MAX_PAGE / 3, 12345] {
             assert!(m.ensure(page, 1));
             m.set(page, fake);
-            m.set_class(page, 7);
+            m.set_object_page(page, ObjectPage::new(7, 3));
             assert_eq!(m.get(page), fake);
             assert_eq!(m.class(page), 7);
+            assert_eq!(
+                m.object_page(page).offset_of(0x1234 << 13 | 0x40),
+                3 << 13 | 0x40
+            );
             m.set(page, ptr::null_mut());
-            m.set_class(page, 0);
+            m.set_object_page(page, ObjectPage(0));
         }
         assert!(m.get(MAX_PAGE).is_null());
         assert!(!m.ensure(MAX_PAGE, 1));

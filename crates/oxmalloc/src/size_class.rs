@@ -193,6 +193,10 @@ pub fn class_of(size: usize) -> usize {
 /// page boundaries.
 #[inline(always)]
 pub fn class_for(size: usize, align: usize) -> usize {
+    if align <= 8 {
+        // Every class is a multiple of 8 (and size 0 maps to the smallest).
+        return class_of(size);
+    }
     if align <= MIN_ALIGN {
         return class_of(size.max(align));
     }
@@ -241,6 +245,36 @@ pub unsafe fn class_size_unchecked(c: usize) -> usize {
     unsafe { CLASSES.get_unchecked(c).size }
 }
 
+const fn build_divisors() -> [u64; NUM_CLASSES] {
+    let t = build_classes();
+    let mut d = [0u64; NUM_CLASSES];
+    let mut c = 1;
+    while c < NUM_CLASSES {
+        d[c] = 1 + u64::MAX / t[c].size as u64;
+        c += 1;
+    }
+    d
+}
+
+/// Class → `1 + u64::MAX / size`: `n` is a multiple of the size exactly when
+/// `n * d < d` in wrapping 64-bit arithmetic, for every 32-bit `n` (Lemire,
+/// Kaser and Kurz, "Faster remainder by direct computation", 2019). 0 for
+/// class 0, which no offset passes.
+static DIVISORS: [u64; NUM_CLASSES] = build_divisors();
+
+/// True when `offset` (bytes from the start of a span of class `c`, below
+/// 2^32) is the start of an object: a multiple of the class's size. One
+/// multiplication, for the free fast path.
+///
+/// # Safety
+/// `c < NUM_CLASSES`.
+#[inline(always)]
+pub unsafe fn is_object_offset(c: usize, offset: usize) -> bool {
+    // SAFETY: `c < NUM_CLASSES` (caller).
+    let d = unsafe { *DIVISORS.get_unchecked(c) };
+    (offset as u64).wrapping_mul(d) < d
+}
+
 /// Worst-case internal waste of class `c`, in per-mille of the object size:
 /// the smallest request that lands in `c` is one byte more than the class
 /// below.
@@ -255,6 +289,20 @@ mod tests {
     use super::*;
     extern crate std;
     use std::println;
+
+    #[test]
+    fn object_offsets_are_recognised() {
+        for (c, info) in CLASSES.iter().enumerate().skip(1) {
+            let span = info.pages * PAGE_SIZE;
+            for off in 0..span {
+                // SAFETY: `c < NUM_CLASSES`.
+                let ok = unsafe { is_object_offset(c, off) };
+                assert_eq!(ok, off % info.size == 0, "class {c} offset {off}");
+            }
+        }
+        // SAFETY: class 0 is in range; it has no objects.
+        assert!(!unsafe { is_object_offset(0, 0) });
+    }
 
     #[test]
     fn print_table() {

@@ -117,45 +117,17 @@ pub fn stats() -> Stats {
     // first allocation.
     crate::global::init();
     let h = global();
-    h.lock_all();
-    // SAFETY: `lock_all` holds every lock these read through `held`.
-    let s = unsafe { snapshot_held(h) };
-    // SAFETY: taken by `lock_all` on this thread just above.
-    unsafe { h.unlock_all() };
-    s
-}
-
-/// # Safety
-/// The caller holds every lock of `h` through `Heap::lock_all`.
-unsafe fn snapshot_held(h: &crate::heap::HeapCore) -> Stats {
-    let mut central = 0;
-    let mut transfer = 0;
-    for (c, info) in CLASSES.iter().enumerate().skip(1) {
-        // SAFETY: forwarded from the caller.
-        let ((objects, spans), batches) =
-            unsafe { (h.central[c].counts_held(), h.transfer[c].batches_held()) };
-        let tail = info.pages * PAGE_SIZE - info.objects_per_span() * info.size;
-        central += objects * info.size + spans * tail;
-        transfer += batches * info.batch * info.size;
-    }
-    // SAFETY: forwarded from the caller.
-    let (r, p) = unsafe { (h.caches.held(), h.pages.held()) };
-    let mut tc_bytes = 0;
-    crate::thread_cache::for_each_cache(r, |tc| tc_bytes += tc.size());
-    let ph = p.stats();
-    // A thread's fast path updates its cache's size without a lock: clamp so
-    // the derived figure never underflows mid-update.
-    let free_small = (central + transfer).min(ph.in_use_bytes);
-    tc_bytes = tc_bytes.min(ph.in_use_bytes - free_small);
+    let t = h.totals(crate::thread_cache::cached_bytes);
+    let ph = t.pages;
     Stats {
-        allocated_bytes: ph.in_use_bytes - free_small - tc_bytes,
+        allocated_bytes: t.allocated,
         heap_size: ph.system_bytes,
         pageheap_free_bytes: ph.free_bytes,
         pageheap_unmapped_bytes: ph.unmapped_bytes,
-        central_cache_free_bytes: central,
-        transfer_cache_free_bytes: transfer,
-        thread_cache_free_bytes: tc_bytes,
-        thread_cache_count: r.count(),
+        central_cache_free_bytes: t.central,
+        transfer_cache_free_bytes: t.transfer,
+        thread_cache_free_bytes: t.thread_caches,
+        thread_cache_count: t.caches,
         max_total_thread_cache_bytes: h.settings.max_total_thread_cache(),
         min_per_thread_cache_bytes: h.settings.min_per_thread_cache(),
         spans_in_use: ph.spans_in_use,

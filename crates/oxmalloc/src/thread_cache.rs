@@ -12,11 +12,15 @@
 //! cache (a record of the metadata arena) and registers it with the heap.
 //! The sentinels are never written: a push checks for room first.
 //!
-//! Sizing follows TCMalloc: a list's `max_length` starts at 1 and grows by one
-//! per miss up to a batch, then by batches (slow start); a list that keeps
-//! overflowing shrinks; a cache over its byte budget scavenges half of each
-//! list's low-water mark and then asks its heap for a larger budget, stealing
-//! from other threads once the total is spent.
+//! Sizing follows TCMalloc, with the byte budget kept on the lists' limits
+//! rather than on their contents, so that the fast paths count nothing but
+//! a list's length: a list's `max_length` starts at 0 and grows by one per
+//! miss up to a batch, then by batches (slow start); a list that keeps
+//! overflowing shrinks. The sum of `max_length × size` (the capacity) stays
+//! within the cache's budget: before a limit grows past it, the cache asks
+//! its heap for more budget (stealing from other threads once the total is
+//! spent), then scavenges half of each list's low-water mark and shrinks
+//! the limits of long lists.
 //!
 //! At thread exit (a pthread key destructor) every cache of the thread is
 //! flushed to its heap and unregistered; the status becomes "dead", and
@@ -26,11 +30,11 @@
 use crate::heap::{self, CacheLink, HeapCore, MAX_HEAPS};
 use crate::meta::Pool;
 use crate::os::{KeepErrno, ThreadExitKey};
-use crate::size_class::{class_size, class_size_unchecked, CLASSES, NUM_CLASSES};
+use crate::size_class::{class_size, CLASSES, NUM_CLASSES};
 use crate::span::FreeObject;
 use crate::sync::RawLock;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 /// Longest a list may grow.
 const MAX_DYNAMIC_LENGTH: u32 = 8192;
@@ -50,7 +54,9 @@ const DEAD: u8 = 3;
 #[repr(C)]
 struct FreeList {
     head: *mut FreeObject,
-    length: u32,
+    /// Objects on the list (written by the owning thread only; atomic so
+    /// that statistics may read it from other threads).
+    length: AtomicU32,
     max_length: u32,
     /// The shortest the list got since the last scavenge (kept next to
     /// `length`, so the fast path touches one place per class).
@@ -60,22 +66,27 @@ struct FreeList {
 }
 
 impl FreeList {
-    const EMPTY: FreeList = FreeList {
-        head: ptr::null_mut(),
-        length: 0,
-        max_length: 0,
-        low_water: 0,
-        overages: 0,
-    };
+    const fn new() -> Self {
+        FreeList {
+            head: ptr::null_mut(),
+            length: AtomicU32::new(0),
+            max_length: 0,
+            low_water: 0,
+            overages: 0,
+        }
+    }
 }
 
 /// A thread's cache for one heap.
 #[repr(C)]
 pub(crate) struct ThreadCache {
     lists: [FreeList; NUM_CLASSES],
-    /// Byte count, budget and registry links (the heap's registry reads and
-    /// adjusts them).
+    /// Budget and registry links (the heap's registry reads and adjusts
+    /// them).
     link: CacheLink,
+    /// Bytes the lists may hold: the sum of `max_length × size`, kept within
+    /// the budget when a limit grows, so the fast paths count nothing.
+    capacity: usize,
     /// The heap this cache serves (set when the cache is made; atomic
     /// because an exiting thread may read a record another thread reuses).
     heap: AtomicPtr<HeapCore>,
@@ -90,8 +101,9 @@ unsafe impl Sync for ThreadCache {}
 
 /// The empty cache every thread starts with: never written.
 static EMPTY: ThreadCache = ThreadCache {
-    lists: [FreeList::EMPTY; NUM_CLASSES],
+    lists: [const { FreeList::new() }; NUM_CLASSES],
     link: CacheLink::new(),
+    capacity: 0,
     heap: AtomicPtr::new(ptr::null_mut()),
     home: ptr::null(),
 };
@@ -150,13 +162,11 @@ impl ThreadCache {
         }
         // SAFETY: a cached object holds the link to the next one.
         l.head = unsafe { (*h).next };
-        l.length -= 1;
-        if l.length < l.low_water {
-            l.low_water = l.length;
+        let n = l.length.load(Ordering::Relaxed) - 1;
+        l.length.store(n, Ordering::Relaxed);
+        if n < l.low_water {
+            l.low_water = n;
         }
-        // SAFETY: `c < NUM_CLASSES` (caller).
-        self.link
-            .add_size(-(unsafe { class_size_unchecked(c) } as isize));
         h.cast()
     }
 
@@ -172,22 +182,15 @@ impl ThreadCache {
         debug_assert!(c > 0 && c < NUM_CLASSES);
         // SAFETY: `c < NUM_CLASSES` (caller), so the index is in bounds.
         let l = unsafe { self.lists.get_unchecked_mut(c) };
-        if l.length >= l.max_length {
+        let n = l.length.load(Ordering::Relaxed);
+        if n >= l.max_length {
             return false;
         }
         let o = p.cast::<FreeObject>();
         // SAFETY: the object is free and at least a word long.
         unsafe { (*o).next = l.head };
         l.head = o;
-        l.length += 1;
-        // SAFETY: `c < NUM_CLASSES`, as above.
-        if self
-            .link
-            .add_size(unsafe { class_size_unchecked(c) } as isize)
-            > self.link.max_size()
-        {
-            self.scavenge();
-        }
+        l.length.store(n + 1, Ordering::Relaxed);
         true
     }
 
@@ -201,81 +204,113 @@ impl ThreadCache {
         &mut self.link
     }
 
+    fn length(&self, c: usize) -> usize {
+        self.lists[c].length.load(Ordering::Relaxed) as usize
+    }
+
+    /// Lets list `c` hold `delta` more objects, within the byte budget:
+    /// asks the heap for more budget, then scavenges idle lists, when the
+    /// capacity would pass it. False (nothing changed) when it still would.
+    fn raise(&mut self, c: usize, delta: u32) -> bool {
+        let add = delta as usize * class_size(c);
+        if self.capacity + add > self.link.max_size() {
+            let link = self.link_ptr();
+            self.heap().grow_cache_budget(link);
+            if self.capacity + add > self.link.max_size() {
+                self.scavenge();
+            }
+            if self.capacity + add > self.link.max_size() {
+                return false;
+            }
+        }
+        self.lists[c].max_length += delta;
+        self.capacity += add;
+        true
+    }
+
+    /// Lets list `c` hold `delta` fewer objects (it holds no more than that).
+    fn lower(&mut self, c: usize, delta: u32) {
+        self.lists[c].max_length -= delta;
+        self.capacity -= delta as usize * class_size(c);
+    }
+
     /// Refills list `c` from the heap and returns one object (null when
-    /// memory ran out).
+    /// memory ran out); the list's length limit grows with each miss (slow
+    /// start: by one up to a batch, then by batches).
     fn refill(&mut self, c: usize) -> *mut u8 {
         let batch = CLASSES[c].batch;
-        let want = (self.lists[c].max_length as usize).min(batch);
+        let want = (self.lists[c].max_length as usize).clamp(1, batch);
         let r = self.heap().fetch(c, want);
         if r.count == 0 {
             return ptr::null_mut();
         }
-        let l = &mut self.lists[c];
         // SAFETY: `r` is a linked batch of `r.count` free objects.
-        unsafe {
+        let first = unsafe {
+            let l = &mut self.lists[c];
             let first = r.head;
             if r.count > 1 {
                 (*r.tail).next = l.head;
                 l.head = (*first).next;
-                l.length += r.count as u32 - 1;
-                self.link.add_size((class_size(c) * (r.count - 1)) as isize);
+                l.length.store(
+                    l.length.load(Ordering::Relaxed) + r.count as u32 - 1,
+                    Ordering::Relaxed,
+                );
             }
-            let l = &mut self.lists[c];
-            if (l.max_length as usize) < batch {
-                l.max_length += 1;
-            } else {
-                let m = (l.max_length as usize + batch).min(MAX_DYNAMIC_LENGTH as usize);
-                l.max_length = (m - m % batch) as u32;
-            }
-            first.cast()
+            first
+        };
+        let m = self.lists[c].max_length as usize;
+        let grow = if m < batch {
+            1
+        } else {
+            (m + batch).min(MAX_DYNAMIC_LENGTH as usize) / batch * batch - m
+        };
+        if grow > 0 {
+            self.raise(c, grow as u32);
         }
+        first.cast()
     }
 
     /// List `c` is full and `p` is to be freed: makes room by giving a batch
-    /// back (shrinking a list that keeps overflowing), then keeps `p`.
+    /// back (shrinking a list that keeps overflowing, growing a short one),
+    /// then keeps `p`, or gives it back too when there is still no room.
     ///
     /// # Safety
     /// As for [`ThreadCache::push`], on the thread's own (non-sentinel) cache.
     unsafe fn overflow(&mut self, p: *mut u8, c: usize) {
         let _errno = KeepErrno::new();
         let batch = CLASSES[c].batch as u32;
-        let l = &mut self.lists[c];
-        if l.length >= l.max_length && l.length > 0 {
+        if self.length(c) > 0 {
             self.release(c, batch as usize);
         }
         let l = &mut self.lists[c];
         if l.max_length < batch {
-            l.max_length += 1;
+            self.raise(c, 1);
         } else if l.max_length > batch {
             l.overages += 1;
             if l.overages > MAX_OVERAGES {
-                l.max_length -= batch;
                 l.overages = 0;
+                self.lower(c, batch);
             }
         }
-        let l = &mut self.lists[c];
-        if l.length >= l.max_length {
-            // No room even now (a list of length 0): straight to the heap.
+        // SAFETY: forwarded from the caller.
+        if !unsafe { self.push(p, c) } {
             let o = p.cast::<FreeObject>();
             // SAFETY: `p` is a free object of class `c` (caller).
             unsafe {
                 (*o).next = ptr::null_mut();
                 self.heap().give(c, o, o, 1);
             }
-            return;
         }
-        // SAFETY: there is room now; forwarded from the caller.
-        let pushed = unsafe { self.push(p, c) };
-        debug_assert!(pushed);
     }
 
     /// Gives up to `n` objects of list `c` back to the heap.
     fn release(&mut self, c: usize, n: usize) {
-        let l = &mut self.lists[c];
-        let n = n.min(l.length as usize);
+        let len = self.length(c);
+        let n = n.min(len);
         if n == 0 {
             return;
         }
+        let l = &mut self.lists[c];
         let head = l.head;
         let mut tail = head;
         // SAFETY: the list holds at least `n` linked objects.
@@ -286,17 +321,17 @@ impl ThreadCache {
             l.head = (*tail).next;
             (*tail).next = ptr::null_mut();
         }
-        l.length -= n as u32;
-        if l.length < l.low_water {
-            l.low_water = l.length;
+        let rest = (len - n) as u32;
+        l.length.store(rest, Ordering::Relaxed);
+        if rest < l.low_water {
+            l.low_water = rest;
         }
-        self.link.add_size(-((class_size(c) * n) as isize));
         // SAFETY: `head..tail` are `n` free objects of class `c`.
         unsafe { self.heap().give(c, head, tail, n) };
     }
 
     /// Over budget: give back half of what each list did not need since the
-    /// last scavenge, then ask for a larger budget.
+    /// last scavenge, and shrink the limits of lists longer than a batch.
     #[cold]
     #[inline(never)]
     fn scavenge(&mut self) {
@@ -306,30 +341,42 @@ impl ThreadCache {
             if lw > 0 {
                 self.release(c, (lw as usize).div_ceil(2));
                 let batch = info.batch as u32;
-                let l = &mut self.lists[c];
-                if l.max_length > batch {
-                    l.max_length = (l.max_length - batch).max(batch);
+                let m = self.lists[c].max_length;
+                if m > batch {
+                    self.lower(c, (m - batch).min(batch));
                 }
             }
             let l = &mut self.lists[c];
-            l.low_water = l.length;
+            l.low_water = l.length.load(Ordering::Relaxed);
         }
-        let link = self.link_ptr();
-        self.heap().grow_cache_budget(link);
     }
 
     /// Gives every cached object back to the heap.
     pub(crate) fn flush(&mut self) {
         for c in 1..NUM_CLASSES {
-            self.release(c, self.lists[c].length as usize);
+            self.release(c, self.length(c));
             self.lists[c].low_water = 0;
         }
     }
 
-    /// Bytes held.
+    /// Bytes held (read by statistics from any thread: each list's length is
+    /// read once, atomically).
     pub(crate) fn size(&self) -> usize {
-        self.link.size()
+        CLASSES
+            .iter()
+            .zip(&self.lists)
+            .skip(1)
+            .map(|(info, l)| l.length.load(Ordering::Relaxed) as usize * info.size)
+            .sum()
     }
+}
+
+/// Bytes held in the caches registered with a heap; the caller holds the
+/// heap's registry lock, given as `r`.
+pub(crate) fn cached_bytes(r: &heap::CacheRegistry) -> usize {
+    let mut n = 0;
+    for_each_cache(r, |tc| n += tc.size());
+    n
 }
 
 /// Makes a cache for `heap`, pointed at by `home`, and registers it.
@@ -341,14 +388,12 @@ fn make_cache(heap: &'static HeapCore, home: *const AtomicPtr<ThreadCache>) -> *
     // SAFETY: a record of the pool, ours alone; every field is written.
     unsafe {
         tc.write(ThreadCache {
-            lists: [FreeList::EMPTY; NUM_CLASSES],
+            lists: [const { FreeList::new() }; NUM_CLASSES],
             link: CacheLink::new(),
+            capacity: 0,
             heap: AtomicPtr::new(ptr::from_ref(heap).cast_mut()),
             home,
         });
-        for l in (*tc).lists.iter_mut() {
-            l.max_length = 1;
-        }
         heap.register_cache(ptr::addr_of_mut!((*tc).link));
     }
     tc
@@ -453,10 +498,9 @@ pub(crate) unsafe fn discard_caches_of(heap: &'static HeapCore) {
         let tc = unsafe { &mut *l.cast::<u8>().sub(off).cast::<ThreadCache>() };
         for l in tc.lists.iter_mut() {
             l.head = ptr::null_mut();
-            l.length = 0;
+            l.length.store(0, Ordering::Relaxed);
             l.low_water = 0;
         }
-        tc.link.add_size(-(tc.link.size() as isize));
     });
 }
 
