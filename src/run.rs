@@ -72,7 +72,7 @@ fn preload_value(lib: &Path) -> OsString {
 }
 
 /// The library built with this executable.
-fn find_library() -> Result<PathBuf, String> {
+pub fn find_library() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("run: cannot locate myself: {e}"))?;
     let dir = exe.parent().unwrap_or(Path::new("."));
     // deps/ first: it is rebuilt with the executable, the copy may be older.
