@@ -1,9 +1,9 @@
 """py_footprint.py: a Python program's peak, then dropped.
 
 Builds COUNT small strings and a dict indexing them, drops both, then reads
-its own resident set size. Run with PYTHONMALLOC=malloc so that every object
-goes through the allocator under test (pymalloc's arenas otherwise take the
-small ones).
+its own resident set size. With PYTHONMALLOC=malloc every object goes
+through the allocator under test; with the default (pymalloc) only objects
+over 512 bytes and pymalloc's 256 KiB arenas do.
 
     python3 py_footprint.py COUNT
 

@@ -1,6 +1,7 @@
-//! The chart: one SVG with two panels, wall time and peak RSS, each showing
-//! every workload as a group of bars, one per allocator, for its ratio to the
-//! best peer. The axis is logarithmic (twice as fast and twice as slow are
+//! The chart: one SVG with three panels — wall time, peak RSS, and the RSS
+//! left after the peak was freed (for the workloads that measure it) — each
+//! showing every workload as a group of bars, one per allocator, for its
+//! ratio to the best peer. The axis is logarithmic (twice as fast and twice as slow are
 //! bars of the same length) and every bar starts at 1, the best peer: bars
 //! to the right are worse, to the left better. Ratios beyond the axis are
 //! cut and labelled with their value.
@@ -8,10 +9,13 @@
 use std::fmt::Write;
 
 use super::results::{Figure, Results};
+use super::workloads::FINAL_RSS;
 
 const LABEL_W: f64 = 130.0;
-const PANEL_W: f64 = 420.0;
-const PANEL_GAP: f64 = 50.0;
+const PANEL_W: f64 = 300.0;
+const PANEL_GAP: f64 = 40.0;
+/// The figures, one panel each.
+const PANELS: [Figure; 3] = [Figure::Wall, Figure::PeakRss, Figure::Reported(&FINAL_RSS)];
 const MARGIN: f64 = 20.0;
 const TOP: f64 = 110.0;
 const BAR_H: f64 = 6.0;
@@ -83,7 +87,8 @@ pub fn svg(r: &Results) -> String {
     let names = r.names();
     let workloads: Vec<_> = r.compared().collect();
     let group_h = names.len() as f64 * BAR_STEP + GROUP_PAD;
-    let width = MARGIN * 2.0 + LABEL_W + 2.0 * PANEL_W + PANEL_GAP;
+    let panels = PANELS.len() as f64;
+    let width = MARGIN * 2.0 + LABEL_W + panels * PANEL_W + (panels - 1.0) * PANEL_GAP;
     let height = TOP + workloads.len() as f64 * group_h + 50.0;
     let mut s = String::new();
     let _ = writeln!(
@@ -130,7 +135,7 @@ pub fn svg(r: &Results) -> String {
         lx += 30.0 + 7.0 * n.len() as f64;
     }
 
-    for (i, f) in [Figure::Wall, Figure::PeakRss].into_iter().enumerate() {
+    for (i, f) in PANELS.into_iter().enumerate() {
         let x0 = MARGIN + LABEL_W + i as f64 * (PANEL_W + PANEL_GAP);
         let ratios: Vec<Vec<Option<f64>>> = workloads
             .iter()
@@ -266,7 +271,8 @@ mod tests {
         ]);
         let svg = svg(&r);
         assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>\n"));
-        // Two compared workloads (larson, region-os) × 2 allocators × 2 panels.
+        // Two compared workloads (larson, region-os) × 2 allocators × 2
+        // panels (neither reports a final RSS).
         assert_eq!(svg.matches("<title>").count(), 8);
         assert!(
             svg.contains("<title>larson oxmalloc: 2.00</title>"),

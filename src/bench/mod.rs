@@ -50,7 +50,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N")]
     pub repeats: Option<usize>,
     /// Where results.md, results.json, bench.svg and the built workloads go
-    /// [default: TARGET/bench next to this executable's target directory].
+    /// [default: bench/ in the target directory this command was built in].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Only these workloads (comma-separated; see --list).

@@ -22,7 +22,7 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(
         s,
         "\n## Figures the workloads report (median)\n\n\
-         Final RSS is read by the program itself after it freed its peak; moves count \
+         RSS after the peak is read by the program itself once it freed its peak; moves count \
          reallocs that changed the address; frees/s are measured inside the program.\n"
     );
     table_head(&mut s, "workload: figure", &names);
