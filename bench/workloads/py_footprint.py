@@ -3,7 +3,7 @@
 Builds COUNT small strings and a dict indexing them, drops both, then reads
 its own resident set size. With PYTHONMALLOC=malloc every object goes
 through the allocator under test; with the default (pymalloc) only objects
-over 512 bytes and pymalloc's 256 KiB arenas do.
+over 512 bytes do (pymalloc maps its arenas itself).
 
     python3 py_footprint.py COUNT
 

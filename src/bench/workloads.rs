@@ -226,7 +226,7 @@ pub const SUITE: &[Workload] = &[
         quick: &["100000"],
         env: &[("PYTHONMALLOC", "pymalloc")],
         about: "the same with Python's own small-object allocator (the default): only blocks \
-                over 512 B and pymalloc's 256 KiB arenas come from the allocator",
+                over 512 B come from the allocator (pymalloc maps its arenas itself)",
         metrics: &[FINAL_RSS],
         oxmalloc_vs: None,
     },
