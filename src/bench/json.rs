@@ -74,6 +74,23 @@ fn workload(r: &Results, w: &WorkloadResults) -> Value {
             "ratio_to_best_peer"
         };
         o.insert(key.into(), Value::Object(ratios));
+        if *name == "oxmalloc" && wl.oxmalloc_vs.is_none() {
+            let each: Map<String, Value> = w
+                .cells
+                .iter()
+                .filter(|(peer, _)| *peer != "oxmalloc")
+                .map(|(peer, _)| {
+                    let per: Map<String, Value> = figures
+                        .iter()
+                        .filter_map(|&f| {
+                            Some((f.key().to_string(), json!(r.ratio_to(w, name, peer, f)?)))
+                        })
+                        .collect();
+                    ((*peer).to_string(), Value::Object(per))
+                })
+                .collect();
+            o.insert("ratio_to_each_peer".into(), Value::Object(each));
+        }
         o.insert(
             "samples".into(),
             c.samples
@@ -148,6 +165,7 @@ mod tests {
         assert_eq!(ox["runs"], 3);
         assert_eq!(ox["ratio_to_best_peer"]["wall_s"], 2.0);
         assert_eq!(ox["ratio_to_best_peer"]["peak_rss_kib"], 0.5);
+        assert_eq!(ox["ratio_to_each_peer"]["glibc"]["wall_s"], 2.0);
         assert_eq!(w["best_peer"]["wall_s"]["name"], "glibc");
         assert_eq!(j["gaps"][0]["workload"], "larson");
         let v = j["workloads"]

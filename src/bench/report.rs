@@ -33,6 +33,7 @@ pub fn markdown(r: &Results) -> String {
         }
     }
 
+    each_peer(&mut s, r, &names);
     variants(&mut s, r);
     callgrind(&mut s, r, &names);
     gaps(&mut s, r);
@@ -121,6 +122,34 @@ fn dagger(c: &Cell) -> &'static str {
         " †"
     } else {
         ""
+    }
+}
+
+/// oxmalloc's ratio to every peer, wall time and peak RSS.
+fn each_peer(s: &mut String, r: &Results, names: &[&str]) {
+    let peers: Vec<&str> = names.iter().copied().filter(|n| *n != "oxmalloc").collect();
+    let _ = writeln!(
+        s,
+        "\n## oxmalloc against each peer\n\n\
+         oxmalloc's median divided by the peer's: wall time / peak RSS (below 1: oxmalloc \
+         is faster / smaller).\n\n\
+         | workload | {} |\n|---|{}",
+        peers.join(" | "),
+        "---:|".repeat(peers.len())
+    );
+    for w in r.compared() {
+        let cells: Vec<String> = peers
+            .iter()
+            .map(|p| {
+                let x = |f| {
+                    r.ratio_to(w, "oxmalloc", p, f)
+                        .map(|x| format!("{x:.2}"))
+                        .unwrap_or_else(|| "—".into())
+                };
+                format!("{} / {}", x(Figure::Wall), x(Figure::PeakRss))
+            })
+            .collect();
+        let _ = writeln!(s, "| {} | {} |", w.workload.name, cells.join(" | "));
     }
 }
 

@@ -252,6 +252,13 @@ impl Results {
         Some(f.ratio(v, best))
     }
 
+    /// The cost ratio of `name`'s median to `other`'s.
+    pub fn ratio_to(&self, w: &WorkloadResults, name: &str, other: &str, f: Figure) -> Option<f64> {
+        let v = w.cell(name)?.median(f)?;
+        let o = w.cell(other)?.median(f)?;
+        Some(f.ratio(v, o))
+    }
+
     /// For an oxmalloc variant: the cost ratio to oxmalloc on its base.
     pub fn ratio_to_base(&self, w: &WorkloadResults, f: Figure) -> Option<f64> {
         let base = self.workload(w.workload.oxmalloc_vs?)?;
@@ -377,6 +384,7 @@ pub(crate) mod tests {
         assert_eq!(r.best_peer(w, Figure::Wall), Some(("mimalloc", 1.0)));
         assert_eq!(r.ratio_to_best(w, "oxmalloc", Figure::Wall), Some(3.0));
         assert_eq!(r.ratio_to_best(w, "glibc", Figure::Wall), Some(4.0));
+        assert_eq!(r.ratio_to(w, "oxmalloc", "glibc", Figure::Wall), Some(0.75));
         assert_eq!(
             r.best_peer(w, Figure::PeakRss),
             Some(("glibc", 50.0 * 1024.0))
