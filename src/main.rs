@@ -6,6 +6,8 @@
 //!   as the global allocator, then its report (`demo.rs`).
 //! - `oxmalloc install --prefix DIR`: installs the library, its header, its
 //!   pkg-config file and the command (`install.rs`).
+//! - `oxmalloc bench [--quick] ...`: the benchmark suite against glibc,
+//!   TCMalloc, jemalloc and mimalloc (`bench/`).
 //!
 //! Each subcommand's options are a `clap::Args` struct in its own module;
 //! `oxmalloc help SUBCOMMAND` or `--help` anywhere shows them.
@@ -17,6 +19,7 @@ use std::process::ExitCode;
 #[global_allocator]
 static A: oxmalloc::OxMalloc = oxmalloc::OxMalloc;
 
+mod bench;
 mod demo;
 mod install;
 mod library;
@@ -37,6 +40,7 @@ enum Command {
     Run(run::RunArgs),
     Demo(demo::DemoArgs),
     Install(install::InstallArgs),
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line; exits with clap's message (status 2) on a usage
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Some(Command::Demo(a)) => demo::run(a).map(|()| ExitCode::SUCCESS),
         None => demo::run(demo::DemoArgs::default()).map(|()| ExitCode::SUCCESS),
         Some(Command::Install(a)) => install::run(a).map(|()| ExitCode::SUCCESS),
+        Some(Command::Bench(a)) => bench::run(a).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("oxmalloc: {e}");

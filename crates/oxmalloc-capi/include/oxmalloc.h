@@ -212,10 +212,10 @@ void oxmalloc_for_each_region(void (*fn)(const oxmalloc_region_info *info, void 
 
 /* A heap that allocates only from the exclusive regions bound to it: when
  * they are full, allocation fails (no fallback to the OS or to malloc's
- * heap). Its objects may be freed with plain free(), from any thread, or
- * with oxmalloc_heap_free (faster: it uses the calling thread's cache of the
- * heap). Allocation is thread-safe; retiring and destroying a heap must not
- * race with anything else using it. */
+ * heap). Its objects are freed with plain free(), from any thread (through
+ * that thread's cache of the heap: no lock). Allocation is thread-safe;
+ * retiring and destroying a heap must not race with anything else using
+ * it, frees of its objects included. */
 struct oxmalloc_heap;
 
 /* A heap bound to exclusive region `region`; NULL with errno = ENOENT (no
@@ -236,8 +236,7 @@ void *oxmalloc_heap_calloc(struct oxmalloc_heap *heap, size_t n, size_t size);
 void *oxmalloc_heap_memalign(struct oxmalloc_heap *heap, size_t alignment, size_t size);
 void *oxmalloc_heap_realloc(struct oxmalloc_heap *heap, void *p, size_t size);
 
-/* Frees p (NULL: nothing) through the calling thread's cache of the heap;
- * free(p) does the same job through the heap's shared lists. */
+/* free(p), by another name (the heap is found through p). */
 void oxmalloc_heap_free(struct oxmalloc_heap *heap, void *p);
 
 /* A consistent snapshot of a heap: carved_bytes = in_use_bytes + free_bytes

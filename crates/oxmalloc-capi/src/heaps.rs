@@ -1,8 +1,8 @@
 //! Heaps bound to regions, in C (`oxmalloc_heap_*` of `include/oxmalloc.h`).
 //!
 //! A `struct oxmalloc_heap *` is the engine's heap handle as an opaque
-//! pointer. Objects of a heap may be freed with plain `free()` (or
-//! `oxmalloc_heap_free`, which uses the calling thread's cache of the heap).
+//! pointer. Objects of a heap are freed with plain `free()` (or its alias
+//! `oxmalloc_heap_free`), which uses the calling thread's cache of the heap.
 //! Errors follow C: null with `errno` for the allocating functions, an
 //! `errno` value for the others.
 
@@ -171,22 +171,22 @@ pub unsafe extern "C" fn oxmalloc_heap_realloc(
     }
     if size == 0 {
         // SAFETY: a live allocation (caller).
-        unsafe { hp.free_unsized(p.cast()) };
+        unsafe { engine::raw::free(p.cast()) };
         return ptr::null_mut();
     }
     // SAFETY: a live allocation (caller).
     or_enomem(unsafe { hp.realloc_unsized(p.cast(), size) })
 }
 
-/// Frees `p` (null: nothing) through the calling thread's cache of heap
-/// `h`; `free(p)` works too.
+/// Frees `p` (null: nothing): the same as `free(p)`, which finds the heap
+/// through the pagemap (and uses the calling thread's cache of it).
 ///
 /// # Safety
-/// `h` is a live heap; `p` is null or a live allocation of oxmalloc's.
+/// `p` is null or a live allocation of oxmalloc's.
 #[no_mangle]
-pub unsafe extern "C" fn oxmalloc_heap_free(h: *mut c_void, p: *mut c_void) {
+pub unsafe extern "C" fn oxmalloc_heap_free(_h: *mut c_void, p: *mut c_void) {
     // SAFETY: forwarded from the caller.
-    unsafe { heap(h).free_unsized(p.cast()) }
+    unsafe { engine::raw::free(p.cast()) }
 }
 
 /// Fills `*out` with heap `h`'s figures (one consistent snapshot). Returns 0,

@@ -9,12 +9,14 @@
 //! [`crate::OxMalloc`] or through C `free()`, from any thread: the pagemap
 //! finds the owning heap.
 //!
-//! Only the heap's handle uses the calling thread's cache of the heap. The
-//! global entry points (`free`, `realloc`, `OxMalloc::dealloc` of a pointer
-//! found through the pagemap) never touch those caches: they go to the
-//! heap's central lists under its locks. So once nothing borrows a heap
-//! (`retire` and `destroy` take it by value or `&mut`), no thread can be
-//! inside one of its caches, and they may be drained or emptied.
+//! Every thread has its own cache of each heap it uses; the global entry
+//! points (`free`, `realloc`, `OxMalloc::dealloc` of a pointer found through
+//! the pagemap) use it too, so freeing a heap's objects with plain `free()`
+//! costs no lock. Retiring or destroying a heap empties every thread's cache
+//! of it: `retire` and `destroy` take the heap by value or `&mut`, so nothing
+//! borrows it meanwhile, and every free of its objects must have happened
+//! before (a free racing with them is a use of the heap during its retiring,
+//! as in C, where the header says so).
 //!
 //! # Example: a `HashMap` living in a shared-memory pool
 //! ```
@@ -497,40 +499,6 @@ impl Heap {
         global::zeroed_in(self.core, size, align, |s, a| self.alloc_raw(s, a))
     }
 
-    /// Frees `p`, an allocation of this heap, through the calling thread's
-    /// cache of the heap (C's `oxmalloc_heap_free`); a pointer of another
-    /// heap is freed as `free` would.
-    ///
-    /// # Safety
-    /// `p` is null or a live allocation of oxmalloc's.
-    #[doc(hidden)]
-    pub unsafe fn free_unsized(&self, p: *mut u8) {
-        if p.is_null() {
-            return;
-        }
-        let (c, s) = global::owned(p, "free");
-        // SAFETY: for class 0, `owned` returns a valid span record.
-        let small_of_this_heap = c == 0
-            && unsafe {
-                let sp = &*s;
-                sp.class != 0 && ptr::eq(global::heap_of(sp), self.core)
-            };
-        if small_of_this_heap {
-            // SAFETY: as above.
-            let c = unsafe { (*s).class } as usize;
-            let tc = thread_cache::heap_cache(self.core.slot());
-            // SAFETY: the calling thread's cache of this heap (or the
-            // sentinel); `p` is a live object of class `c` of the heap.
-            if !unsafe { (*tc).push(p, c) } {
-                // SAFETY: forwarded.
-                unsafe { thread_cache::dealloc_slow(p, c, self.core) };
-            }
-            return;
-        }
-        // SAFETY: a live allocation (caller).
-        unsafe { global::free(p) }
-    }
-
     /// `realloc` of `p` into this heap (C's `oxmalloc_heap_realloc`): in
     /// place when it fits, else moved to a new block of this heap.
     ///
@@ -550,7 +518,7 @@ impl Heap {
             let q = self.alloc_raw(new_size, 1);
             if !q.is_null() {
                 ptr::copy_nonoverlapping(p, q, old.min(new_size));
-                self.free_unsized(p);
+                global::free(p);
             }
             q
         }
@@ -575,13 +543,8 @@ impl Heap {
             // SAFETY: a live large allocation (caller).
             return unsafe { free_large(self.core, p) };
         }
-        let tc = thread_cache::heap_cache(self.core.slot());
-        // SAFETY: the calling thread's cache of this heap (or the sentinel);
-        // `p` is a live object of class `c` of the heap (caller).
-        if !unsafe { (*tc).push(p, c) } {
-            // SAFETY: forwarded.
-            unsafe { thread_cache::dealloc_slow(p, c, self.core) };
-        }
+        // SAFETY: a live object of class `c` of this heap (caller).
+        unsafe { free_small(self.core, p, c) }
     }
 
     /// Resizes `p` (allocated from this heap with `layout`) to `new_size`:
@@ -668,22 +631,24 @@ unsafe fn free_large(h: &'static HeapCore, p: *mut u8) {
     unsafe { h.free_large(s) };
 }
 
-/// Allocates from heap `h` without its caches (for the global entry points).
+/// Allocates from heap `h` (for the global entry points' realloc).
 pub(crate) fn alloc_in(h: &'static HeapCore, size: usize, align: usize) -> *mut u8 {
-    match size_class::class_for(size, align) {
-        0 => h.alloc_large(size, align).0,
-        c => h.alloc_uncached(c),
-    }
+    alloc_cached(h, size, align)
 }
 
-/// Frees small object `p` of class `c` of heap `h` without its caches (for
-/// the global entry points).
+/// Frees small object `p` of class `c` of heap `h` through the calling
+/// thread's cache of it (for the global entry points).
 ///
 /// # Safety
 /// `p` is a live object of class `c` of `h`.
 pub(crate) unsafe fn free_small(h: &'static HeapCore, p: *mut u8, c: usize) {
-    // SAFETY: forwarded from the caller.
-    unsafe { h.free_uncached(p, c) }
+    let tc = thread_cache::heap_cache(h.slot());
+    // SAFETY: the calling thread's cache of `h` (or the sentinel); `p` is a
+    // live object of class `c` of `h` (caller).
+    if !unsafe { (*tc).push(p, c) } {
+        // SAFETY: forwarded.
+        unsafe { thread_cache::dealloc_slow(p, c, h) };
+    }
 }
 
 // SAFETY: blocks satisfy their layouts, are unique until freed, and come from

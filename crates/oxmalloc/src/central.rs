@@ -6,9 +6,7 @@
 //! object of a span has come back, the span goes back to the page heap.
 //! Lock order: a central list's lock, then the page-heap lock.
 
-use crate::page_heap::PageHeap;
 use crate::pagemap::{ObjectPage, PAGEMAP};
-use crate::settings::Settings;
 use crate::size_class::{ClassInfo, CLASSES, PAGE_SHIFT};
 use crate::span::{FreeObject, Span, SpanList};
 use crate::sync::{Mutex, RawLock};
@@ -22,6 +20,21 @@ struct Inner {
     free_objects: usize,
     /// Spans of this class currently held (full ones included).
     spans: usize,
+}
+
+/// Where a central list gets its spans and gives them back: its heap.
+pub(crate) trait SpanSource {
+    /// A span of `n` pages in use, or null when memory ran out. Called with
+    /// the list's lock held.
+    fn alloc_span(&self, n: usize) -> *mut Span;
+    /// Takes back in-use span `s`, whose objects all came back.
+    ///
+    /// # Safety
+    /// `s` is an in-use span of the source that nothing references any more.
+    unsafe fn free_span(&self, s: *mut Span);
+    /// True when the source's object pages are recorded in the pagemap for
+    /// the free fast path (the global heap).
+    fn tags_pages(&self) -> bool;
 }
 
 /// The central free list of one class.
@@ -51,17 +64,10 @@ impl CentralFreeList {
         }
     }
 
-    /// Takes up to `n` objects of class `c`, making a new span from `pages`
+    /// Takes up to `n` objects of class `c`, making a new span from `source`
     /// when none has any left. Fewer than `n` (possibly none) only when memory
     /// ran out.
-    pub fn remove_range(
-        &self,
-        c: usize,
-        n: usize,
-        pages: &Mutex<PageHeap>,
-        settings: &Settings,
-        tag_pages: bool,
-    ) -> Range {
+    pub(crate) fn remove_range(&self, c: usize, n: usize, source: &dyn SpanSource) -> Range {
         let info = CLASSES[c];
         let mut g = self.inner.lock();
         let mut r = Range {
@@ -72,7 +78,7 @@ impl CentralFreeList {
         while r.count < n {
             let mut s = g.nonempty.head;
             if s.is_null() {
-                s = populate(c, &info, pages, settings, tag_pages);
+                s = populate(c, &info, source);
                 if s.is_null() {
                     break;
                 }
@@ -105,18 +111,17 @@ impl CentralFreeList {
     }
 
     /// Gives back `count` objects of class `c` linked from `head`. Spans whose
-    /// objects have all come back return to `pages`.
+    /// objects have all come back return to `source`.
     ///
     /// # Safety
     /// The objects are free objects of class `c` of this heap, linked through
     /// their first word, `count` of them.
-    pub unsafe fn insert_range(
+    pub(crate) unsafe fn insert_range(
         &self,
         c: usize,
         mut head: *mut FreeObject,
         count: usize,
-        pages: &Mutex<PageHeap>,
-        settings: &Settings,
+        source: &dyn SpanSource,
     ) {
         let info = CLASSES[c];
         let mut g = self.inner.lock();
@@ -151,7 +156,7 @@ impl CentralFreeList {
                     for p in (*s).start..(*s).end_page() {
                         PAGEMAP.set_object_page(p, ObjectPage(0));
                     }
-                    pages.lock().free(s, settings);
+                    source.free_span(s);
                 }
             }
         }
@@ -194,16 +199,11 @@ impl Default for CentralFreeList {
 }
 
 /// A new span of class `c`, with every page registered in the pagemap (and
-/// its class recorded there when `tag_pages`: for the global heap, whose
-/// frees find the class that way).
-fn populate(
-    c: usize,
-    info: &ClassInfo,
-    pages: &Mutex<PageHeap>,
-    settings: &Settings,
-    tag_pages: bool,
-) -> *mut Span {
-    let s = pages.lock().alloc(info.pages, settings);
+/// its class recorded there for the global heap, whose frees find the class
+/// that way).
+fn populate(c: usize, info: &ClassInfo, source: &dyn SpanSource) -> *mut Span {
+    let tag_pages = source.tags_pages();
+    let s = source.alloc_span(info.pages);
     if s.is_null() {
         return s;
     }

@@ -11,7 +11,7 @@
 //! transfer cache or central list, page heap, region table, pagemap growth,
 //! span records, metadata arena.
 
-use crate::central::{CentralFreeList, Range};
+use crate::central::{CentralFreeList, Range, SpanSource};
 use crate::os::{self, Callback, CallbackGuard};
 use crate::page_heap::{PageHeap, PageHeapStats};
 use crate::region::{self, RegionId, Source};
@@ -175,6 +175,22 @@ static SLOTS_LOCK: Mutex<()> = Mutex::new(());
 /// Records of heaps bound to regions.
 static RECORDS: crate::meta::Pool<HeapCore> = crate::meta::Pool::new();
 
+impl SpanSource for HeapCore {
+    fn alloc_span(&self, n: usize) -> *mut Span {
+        self.alloc_span_with(n, 1, false)
+    }
+
+    unsafe fn free_span(&self, s: *mut Span) {
+        os::check_reentry("free");
+        // SAFETY: forwarded from the caller.
+        unsafe { self.pages.lock().free(s, &self.settings) };
+    }
+
+    fn tags_pages(&self) -> bool {
+        self.is_global()
+    }
+}
+
 /// Makes a heap bound to regions and publishes it in a free slot; `None`
 /// when every slot is taken or metadata ran out.
 pub(crate) fn create(growth: Option<&'static dyn GrowthHook>) -> Option<&'static HeapCore> {
@@ -288,7 +304,7 @@ impl HeapCore {
                 };
             }
         }
-        self.central[c].remove_range(c, n, &self.pages, &self.settings, self.is_global())
+        self.central[c].remove_range(c, n, self)
     }
 
     /// Takes back `n` linked objects of class `c`.
@@ -308,7 +324,7 @@ impl HeapCore {
             return;
         }
         // SAFETY: forwarded from the caller.
-        unsafe { self.central[c].insert_range(c, head, n, &self.pages, &self.settings) };
+        unsafe { self.central[c].insert_range(c, head, n, self) };
     }
 
     /// One object of class `c` without a thread cache (the thread is exiting,
@@ -328,16 +344,34 @@ impl HeapCore {
         // SAFETY: a live object (caller), now free, at least a word long.
         unsafe {
             (*o).next = ptr::null_mut();
-            self.central[c].insert_range(c, o, 1, &self.pages, &self.settings);
+            self.central[c].insert_range(c, o, 1, self);
         }
     }
 
     /// A span of `n` pages in use whose start is a multiple of `align_pages`
     /// pages, or null when memory ran out.
-    /// A heap bound to regions whose regions are full asks its growth hook
-    /// for another (with the page-heap lock released).
-    pub(crate) fn alloc_span(&self, n: usize, align_pages: usize) -> *mut Span {
+    /// When memory ran out, a heap first takes back the objects parked in
+    /// its transfer caches (whose spans may then be free) if `may_flush`
+    /// (the caller holds no central list's lock); a heap bound to regions
+    /// whose regions are full then asks its growth hook for another (with the
+    /// page-heap lock released).
+    pub(crate) fn alloc_span_with(
+        &self,
+        n: usize,
+        align_pages: usize,
+        may_flush: bool,
+    ) -> *mut Span {
         os::check_reentry("malloc");
+        let s = self
+            .pages
+            .lock()
+            .alloc_aligned(n, align_pages, &self.settings);
+        if !s.is_null() {
+            return s;
+        }
+        if may_flush {
+            self.flush_transfer_caches();
+        }
         for _ in 0..=MAX_GROWTH_CALLS {
             let s = self
                 .pages
@@ -362,14 +396,10 @@ impl HeapCore {
         ptr::null_mut()
     }
 
-    /// Returns in-use span `s` to the page heap.
-    ///
-    /// # Safety
-    /// `s` is an in-use span of this heap that nothing references any more.
-    pub(crate) unsafe fn free_span(&self, s: *mut Span) {
-        os::check_reentry("free");
-        // SAFETY: forwarded from the caller.
-        unsafe { self.pages.lock().free(s, &self.settings) };
+    /// A span of `n` pages in use, aligned to `align_pages`, for a large
+    /// allocation (no central lock held): see [`HeapCore::alloc_span_with`].
+    pub(crate) fn alloc_span(&self, n: usize, align_pages: usize) -> *mut Span {
+        self.alloc_span_with(n, align_pages, true)
     }
 
     /// A large allocation: a whole span. Returns the pointer and whether its
@@ -395,7 +425,7 @@ impl HeapCore {
     pub(crate) unsafe fn free_large(&self, s: *mut Span) {
         let _errno = os::KeepErrno::new();
         // SAFETY: forwarded from the caller.
-        unsafe { self.free_span(s) };
+        unsafe { SpanSource::free_span(self, s) };
     }
 
     /// Registers a new thread cache and gives it a starting budget.
@@ -542,9 +572,7 @@ impl HeapCore {
             while let Some((head, _tail)) = self.transfer[c].pop() {
                 // SAFETY: a batch of `batch` free objects of class `c` of this
                 // heap, linked and null-terminated.
-                unsafe {
-                    self.central[c].insert_range(c, head, info.batch, &self.pages, &self.settings)
-                };
+                unsafe { self.central[c].insert_range(c, head, info.batch, self) };
             }
         }
     }

@@ -203,6 +203,7 @@ impl PageHeap {
     }
 
     /// A span of `n` pages in use, or null when memory ran out.
+    #[cfg(test)]
     pub fn alloc(&mut self, n: usize, settings: &Settings) -> *mut Span {
         self.alloc_aligned(n, 1, settings)
     }

@@ -203,6 +203,21 @@ fn a_growth_hook_adds_regions() {
     assert!(regions >= 2, "{regions} regions");
     drop(v);
     assert_eq!(heap.retire().unwrap().iter().count(), regions);
+
+    // Small objects too: their spans come from the hook's regions.
+    let before = GROWN.load(Ordering::Relaxed);
+    let base = private(1 << 20);
+    let heap = Heap::with_options(region(base, 1 << 20), HeapOptions::new().growth(&grow)).unwrap();
+    let boxes: Vec<allocator_api2::boxed::Box<[u64; 8], &Heap>> = (0..200_000u64)
+        .map(|i| allocator_api2::boxed::Box::new_in([i; 8], &heap))
+        .collect();
+    assert!(
+        GROWN.load(Ordering::Relaxed) > before,
+        "the hook was called for small objects"
+    );
+    assert!(boxes.iter().enumerate().all(|(i, b)| b[7] == i as u64));
+    drop(boxes);
+    heap.retire().unwrap();
 }
 
 #[test]
