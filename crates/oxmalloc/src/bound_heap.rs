@@ -508,20 +508,7 @@ impl Heap {
     pub unsafe fn realloc_unsized(&self, p: *mut u8, new_size: usize) -> *mut u8 {
         let (c, s) = global::owned(p, "realloc");
         // SAFETY: `p` is live with class `c` / span `s` (caller).
-        unsafe {
-            let old = global::usable_of(c, s);
-            if (c == 0 && ptr::eq(global::heap_of(&*s), self.core))
-                && global::resize_in_place(c, s, new_size, 1)
-            {
-                return p;
-            }
-            let q = self.alloc_raw(new_size, 1);
-            if !q.is_null() {
-                ptr::copy_nonoverlapping(p, q, old.min(new_size));
-                global::free(p);
-            }
-            q
-        }
+        unsafe { global::realloc_in(self.core, p, c, s, new_size, 1) }
     }
 
     /// `size` bytes aligned to `align` (a power of two); null when the
@@ -558,24 +545,9 @@ impl Heap {
         layout: Layout,
         new_size: usize,
     ) -> *mut u8 {
-        let align = layout.align();
-        let (c, s) = match size_class::class_for(layout.size(), align) {
-            0 => global::owned(p, "realloc"),
-            c => (c, ptr::null_mut()),
-        };
+        let (c, s) = global::owned(p, "realloc");
         // SAFETY: `p` is live with class `c` / span `s` (caller).
-        if unsafe { global::resize_in_place(c, s, new_size, align) } {
-            return p;
-        }
-        let q = self.alloc_raw(new_size, align);
-        if !q.is_null() {
-            // SAFETY: distinct live blocks; copy what both hold, then free `p`.
-            unsafe {
-                ptr::copy_nonoverlapping(p, q, layout.size().min(new_size));
-                self.dealloc_raw(p, layout);
-            }
-        }
-        q
+        unsafe { global::realloc_in(self.core, p, c, s, new_size, layout.align()) }
     }
 }
 

@@ -441,30 +441,62 @@ pub(crate) fn zeroed_in(
 }
 
 /// Resizes `p` (class `c` of the global heap, or the allocation of span `s`;
-/// allocated with alignment `align`) to `new_size`: in place when it can,
-/// else moved (the contents copied, `p` freed). Null, with `p` untouched,
-/// when memory ran out. A small object of a bound heap moves within its
-/// heap.
+/// allocated with alignment `align`) to `new_size`, within the heap that
+/// owns it. See [`realloc_in`].
 ///
 /// # Safety
 /// `p` is a live allocation with that class or span.
 unsafe fn realloc(p: *mut u8, c: usize, s: *mut Span, new_size: usize, align: usize) -> *mut u8 {
+    // SAFETY: valid (caller) when `c` is 0.
+    let h = if c != 0 {
+        global()
+    } else {
+        heap_of(unsafe { &*s })
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { realloc_in(h, p, c, s, new_size, align) }
+}
+
+/// Resizes `p` (class `c` of the global heap, or the allocation of span `s`;
+/// allocated with alignment `align`) to `new_size` in heap `h`: in place
+/// when `p` is `h`'s and fits (a growing large block also into the free
+/// pages after it, or moved by [`HeapCore::grow_large`]), else moved to a
+/// new block of `h` (the contents copied, `p` freed). Null, with `p`
+/// untouched, when memory ran out.
+///
+/// # Safety
+/// `p` is a live allocation with that class or span.
+pub(crate) unsafe fn realloc_in(
+    h: &'static HeapCore,
+    p: *mut u8,
+    c: usize,
+    s: *mut Span,
+    new_size: usize,
+    align: usize,
+) -> *mut u8 {
     // SAFETY: forwarded from the caller.
     let old = unsafe { usable_of(c, s) };
-    // SAFETY: forwarded from the caller.
-    if unsafe { resize_in_place(c, s, new_size, align) } {
-        return p;
-    }
-    let q = if c == 0 {
-        // SAFETY: valid (caller).
-        let h = heap_of(unsafe { &*s });
-        if h.is_global() {
-            alloc(new_size, align)
-        } else {
-            crate::bound_heap::alloc_in(h, new_size, align)
-        }
+    // SAFETY: valid (caller) when `c` is 0.
+    let mine = if c != 0 {
+        h.is_global()
     } else {
+        ptr::eq(heap_of(unsafe { &*s }), h)
+    };
+    if mine {
+        // SAFETY: forwarded from the caller.
+        if unsafe { resize_in_place(c, s, new_size, align) } {
+            return p;
+        }
+        // SAFETY: valid (caller) when `c` is 0.
+        if c == 0 && unsafe { (*s).class } == 0 && new_size > old {
+            // SAFETY: a live large allocation of `h`, at its span's start.
+            return unsafe { h.grow_large(s, new_size, align) };
+        }
+    }
+    let q = if h.is_global() {
         alloc(new_size, align)
+    } else {
+        crate::bound_heap::alloc_in(h, new_size, align)
     };
     if !q.is_null() {
         // SAFETY: distinct live blocks; copy what both hold, then free `p`

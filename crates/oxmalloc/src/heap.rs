@@ -20,7 +20,7 @@ use crate::size_class::{CLASSES, NUM_CLASSES, PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{FreeObject, Span};
 use crate::sync::{Mutex, RawLock};
 use crate::transfer::TransferCache;
-use core::ptr;
+use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// Most heaps that can exist at once (the global heap included).
@@ -126,6 +126,11 @@ impl<F: Fn(usize) -> Option<RegionId> + Send + Sync> GrowthHook for F {
 
 /// How often one allocation may call the growth hook.
 const MAX_GROWTH_CALLS: usize = 4;
+
+/// Growing large blocks from this size up move their pages with `mremap`
+/// instead of copying their bytes (below it, copying is as fast, and each
+/// move splits the kernel's mappings).
+const MOVE_MIN_BYTES: usize = 1 << 20;
 
 /// Figures of one heap, from a snapshot taken with all its locks held.
 #[derive(Clone, Copy, Debug, Default)]
@@ -416,6 +421,63 @@ impl HeapCore {
         }
         // SAFETY: a fresh in-use span.
         unsafe { ((*s).addr() as *mut u8, (*s).zeroed) }
+    }
+
+    /// Grows the large allocation of span `s` to hold `size` bytes (more
+    /// than its span has), allocated with alignment `align`: into the free
+    /// pages right after it when it can, else into a new span with a quarter
+    /// more room (a block that grew tends to grow again, and this keeps a
+    /// run of growing reallocs linear). A big block of movable memory moves
+    /// with `mremap`, which moves page-table entries instead of bytes.
+    /// Returns the block's new address, or null with `s` untouched when
+    /// memory ran out.
+    ///
+    /// # Safety
+    /// `s` is the in-use large span of a live allocation of this heap, which
+    /// starts at the span's start.
+    pub(crate) unsafe fn grow_large(&self, s: *mut Span, size: usize, align: usize) -> *mut u8 {
+        os::check_reentry("realloc");
+        let need = size.div_ceil(PAGE_SIZE);
+        // SAFETY: `s` is in use and ours (caller).
+        if unsafe { self.pages.lock().grow_in_place(s, need) } {
+            // SAFETY: as above.
+            return unsafe { (*s).addr() } as *mut u8;
+        }
+        let align_pages = (align >> PAGE_SHIFT).max(1);
+        let mut t = self.alloc_span(need.saturating_add(need / 4), align_pages);
+        if t.is_null() {
+            t = self.alloc_span(need, align_pages);
+        }
+        if t.is_null() {
+            return ptr::null_mut();
+        }
+        // SAFETY: `s` (caller) and `t` (fresh) are distinct in-use spans.
+        unsafe {
+            let (src, dst, len) = ((*s).addr(), (*t).addr(), (*s).bytes());
+            if len >= MOVE_MIN_BYTES
+                && region::movable((*s).region)
+                && region::movable((*t).region)
+                && os::move_mapping(NonNull::new_unchecked(src as *mut u8), dst, len)
+            {
+                // The old pages are gone; fresh ones take their place. If
+                // even that fails the span stays in use: a hole is never
+                // handed out.
+                if os::map_fresh_at(src, len) {
+                    self.pages.lock().free_moved(s);
+                }
+            } else {
+                ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, len);
+                let _errno = os::KeepErrno::new();
+                let mut pages = self.pages.lock();
+                if len >= MOVE_MIN_BYTES {
+                    // Never two resident copies of a big block.
+                    pages.free_and_release(s);
+                } else {
+                    pages.free(s, &self.settings);
+                }
+            }
+            dst as *mut u8
+        }
     }
 
     /// Frees the large allocation whose span is `s`.

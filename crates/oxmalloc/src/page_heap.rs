@@ -356,9 +356,12 @@ impl PageHeap {
             None if matches!(self.source, Source::Global) => self.carve_system(n, want, settings),
             None => None,
         };
-        let Some(c) = carved else {
-            return false;
-        };
+        carved.is_some_and(|c| self.add_carved(c))
+    }
+
+    /// Adds carved pages `c` as a free span (merged with free neighbours).
+    /// False when metadata ran out.
+    fn add_carved(&mut self, c: region::Carved) -> bool {
         if !PAGEMAP.ensure(c.start, c.npages) {
             return false;
         }
@@ -425,19 +428,25 @@ impl PageHeap {
         // SAFETY: forwarded from the caller.
         unsafe {
             let n = (*s).npages;
-            self.account(&*s, Some(SpanState::InUse), Some(SpanState::Free));
-            (*s).state = SpanState::Free;
-            (*s).zeroed = false;
-            (*s).pinned = region::never_releases((*s).region);
-            (*s).freed_epoch = self.epoch;
-            (*s).class = 0;
-            (*s).objects = ptr::null_mut();
-            let s = self.merge_and_insert(s);
+            let s = self.take_back(s, SpanState::Free);
             if settings.aggressive() {
                 self.release_span(s);
             } else {
                 self.scavenge(n, settings);
             }
+        }
+    }
+
+    /// Frees in-use span `s` and releases its pages at once, as its region's
+    /// policy allows (the old copy of a block that moved).
+    ///
+    /// # Safety
+    /// As for [`PageHeap::free`].
+    pub unsafe fn free_and_release(&mut self, s: *mut Span) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            let s = self.take_back(s, SpanState::Free);
+            self.release_span(s);
         }
     }
 
@@ -629,6 +638,125 @@ impl PageHeap {
         }
         self.epoch = self.epoch.wrapping_add(1);
         done
+    }
+
+    /// Grows in-use span `s` to `n` pages into the free spans right after it
+    /// (same region) and, past them, into pages of its region not carved
+    /// yet; released pages are committed. False when there is not enough
+    /// room there (nothing changed), or committing failed (`s` may then have
+    /// grown by part of the way).
+    ///
+    /// # Safety
+    /// `s` is an in-use large span of this heap and `n > s.npages`.
+    pub unsafe fn grow_in_place(&mut self, s: *mut Span, n: usize) -> bool {
+        // SAFETY: forwarded from the caller; spans found through the pagemap
+        // are used only once checked to be free spans of `s`'s region that
+        // start where the run so far ends.
+        unsafe {
+            let region = (*s).region;
+            let free_at = |page: usize| {
+                let r = PAGEMAP.get(page);
+                let ok = !r.is_null()
+                    && (*r).start == page
+                    && (*r).state != SpanState::InUse
+                    && (*r).region == region;
+                ok.then_some(r)
+            };
+            let (mut end, mut have) = ((*s).end_page(), (*s).npages);
+            while have < n {
+                let Some(r) = free_at(end) else { break };
+                have += (*r).npages;
+                end = (*r).end_page();
+            }
+            if have < n {
+                let short = n - have;
+                let carved = region::carve_after(region, end, short, short.max(MIN_GROW_PAGES));
+                if !carved.is_some_and(|c| self.add_carved(c)) {
+                    return false;
+                }
+            }
+            let mut grown = (*s).npages;
+            while grown < n {
+                let Some(r) = free_at(grown + (*s).start) else {
+                    return false;
+                };
+                if !self.absorb(s, r, n - grown) {
+                    return false;
+                }
+                grown = (*s).npages;
+            }
+        }
+        true
+    }
+
+    /// Moves the first `want` pages (at most) of free span `r`, which starts
+    /// where in-use span `s` ends, into `s`. False when committing them
+    /// failed or metadata ran out (nothing changed).
+    ///
+    /// # Safety
+    /// As stated; both are spans of this heap.
+    unsafe fn absorb(&mut self, s: *mut Span, r: *mut Span, want: usize) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            let take = want.min((*r).npages);
+            let st = (*r).state;
+            if st == SpanState::Released {
+                if !region::commit((*r).region, (*r).addr(), take << PAGE_SHIFT) {
+                    return false;
+                }
+                self.stats.commit_count += 1;
+                self.stats.total_commit_bytes += take << PAGE_SHIFT;
+            }
+            self.unlink(r);
+            self.account(&*r, Some(st), None);
+            if (*r).npages > take {
+                let Some(rest) = Self::split_off(r, (*r).start + take) else {
+                    self.account(&*r, None, Some(st));
+                    self.insert(r);
+                    return false;
+                };
+                self.account(&*rest, None, Some(st));
+                self.insert(rest);
+            }
+            delete_span(r);
+            self.account(&*s, Some(SpanState::InUse), None);
+            (*s).npages += take;
+            self.account(&*s, None, Some(SpanState::InUse));
+            PAGEMAP.set((*s).end_page() - 1, s);
+        }
+        true
+    }
+
+    /// Takes back in-use span `s`, whose memory was replaced by fresh pages
+    /// (its contents moved away with `mremap`): it is free, released and
+    /// reads as zero.
+    ///
+    /// # Safety
+    /// `s` is an in-use span of this heap that nothing references, whose
+    /// pages are freshly mapped private anonymous memory.
+    pub unsafe fn free_moved(&mut self, s: *mut Span) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.take_back(s, SpanState::Released) };
+    }
+
+    /// Makes in-use span `s` free in `state` (`Free`: its pages hold old
+    /// contents; `Released`: fresh zero pages) and merges it with its free
+    /// neighbours; returns the merged span.
+    ///
+    /// # Safety
+    /// As for [`PageHeap::free`].
+    unsafe fn take_back(&mut self, s: *mut Span, state: SpanState) -> *mut Span {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            self.account(&*s, Some(SpanState::InUse), Some(state));
+            (*s).state = state;
+            (*s).zeroed = state == SpanState::Released;
+            (*s).pinned = state == SpanState::Free && region::never_releases((*s).region);
+            (*s).freed_epoch = self.epoch;
+            (*s).class = 0;
+            (*s).objects = ptr::null_mut();
+            self.merge_and_insert(s)
+        }
     }
 
     /// Shrinks in-use span `s` to its first `n` pages, freeing the tail.
@@ -977,5 +1105,57 @@ mod tests {
         assert_eq!(h.release_idle(), 20, "b is released one epoch later");
         assert_eq!(h.stats().free_bytes, 0);
         check_totals(&h);
+    }
+
+    #[test]
+    fn grow_in_place_takes_free_released_and_uncarved_pages() {
+        let mut h = heap();
+        let a = h.alloc(10, &SET);
+        let b = h.alloc(10, &SET);
+        // SAFETY: spans of `h`.
+        unsafe {
+            assert!(!h.grow_in_place(a, 12), "the next span is in use");
+            assert_eq!((*a).npages, 10);
+            h.free(b, &SET);
+            assert!(h.grow_in_place(a, 15), "into the free pages after it");
+            assert_eq!((*a).npages, 15);
+            assert_eq!(PAGEMAP.get((*a).end_page() - 1), a);
+            check_totals(&h);
+            // Released pages after it are committed and taken.
+            h.release_at_least(usize::MAX);
+            assert!(h.grow_in_place(a, 40));
+            assert_eq!((*a).npages, 40);
+            check_totals(&h);
+            // Past the carved part of the region: carved on the way.
+            let carved = h.stats().system_bytes;
+            assert!(h.grow_in_place(a, 1000));
+            assert_eq!((*a).npages, 1000);
+            assert!(h.stats().system_bytes > carved);
+            assert_eq!(h.stats().in_use_bytes, 1000 << PAGE_SHIFT);
+            check_totals(&h);
+            // Not past the region's end (64 MiB = 8192 pages).
+            assert!(!h.grow_in_place(a, 9000));
+            assert_eq!((*a).npages, 1000);
+            h.free(a, &SET);
+            assert_eq!(h.stats().in_use_bytes, 0);
+            check_totals(&h);
+        }
+    }
+
+    #[test]
+    fn moved_span_comes_back_released_and_zero() {
+        let mut h = heap();
+        let a = h.alloc(30, &SET);
+        // SAFETY: a span of `h`; its pages were never written.
+        unsafe {
+            h.free_moved(a);
+            let s = h.stats();
+            assert_eq!(s.in_use_bytes, 0);
+            assert!(s.unmapped_bytes >= 30 << PAGE_SHIFT);
+            check_totals(&h);
+            let b = h.alloc(30, &SET);
+            assert!((*b).zeroed, "a moved span's pages read as zero");
+            h.free(b, &SET);
+        }
     }
 }

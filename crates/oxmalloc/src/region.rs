@@ -715,29 +715,55 @@ pub(crate) fn carve_injected(source: Source, npages: usize, want: usize) -> Opti
         if !ours {
             continue;
         }
-        let mut end = cfg.start + cfg.len;
-        let limit = s.limit.load(Ordering::Relaxed);
-        if limit != 0 {
-            end = end.min(cfg.start.saturating_add(limit & !(PAGE_SIZE - 1)));
+        if let Some(c) = carve_from(i, npages, want) {
+            return Some(c);
         }
-        let cur = s.cursor.load(Ordering::Relaxed);
-        let left = end.saturating_sub(cur) >> PAGE_SHIFT;
-        if left < npages {
-            continue;
-        }
-        let n = want.max(npages).min(left);
-        // The cursor moves only under the page-heap lock of the heap the
-        // region feeds, which the caller holds.
-        s.cursor.store(cur + (n << PAGE_SHIFT), Ordering::Relaxed);
-        return Some(Carved {
-            start: cur >> PAGE_SHIFT,
-            npages: n,
-            region: i as u16,
-            zeroed: cfg.zeroed,
-            system: false,
-        });
     }
     None
+}
+
+/// Carves at least `npages` (preferably `want`) pages of injected region
+/// `id` right at `page`, where its carved part ends (for a span there that
+/// grows in place). The caller holds the page-heap lock of the heap the
+/// region feeds.
+pub(crate) fn carve_after(id: u16, page: usize, npages: usize, want: usize) -> Option<Carved> {
+    let s = &TABLE[id as usize];
+    let at_cursor = s.active()
+        && s.config().kind == RegionKind::Injected
+        && s.cursor.load(Ordering::Relaxed) == page << PAGE_SHIFT;
+    if at_cursor {
+        carve_from(id as usize, npages, want)
+    } else {
+        None
+    }
+}
+
+/// Carves at least `npages` (preferably `want`) pages at the cursor of
+/// active injected region `i`, within its limit; `None` when fewer are left.
+fn carve_from(i: usize, npages: usize, want: usize) -> Option<Carved> {
+    let s = &TABLE[i];
+    let cfg = s.config();
+    let mut end = cfg.start + cfg.len;
+    let limit = s.limit.load(Ordering::Relaxed);
+    if limit != 0 {
+        end = end.min(cfg.start.saturating_add(limit & !(PAGE_SIZE - 1)));
+    }
+    let cur = s.cursor.load(Ordering::Relaxed);
+    let left = end.saturating_sub(cur) >> PAGE_SHIFT;
+    if left < npages {
+        return None;
+    }
+    let n = want.max(npages).min(left);
+    // The cursor moves only under the page-heap lock of the heap the region
+    // feeds, which the caller holds.
+    s.cursor.store(cur + (n << PAGE_SHIFT), Ordering::Relaxed);
+    Some(Carved {
+        start: cur >> PAGE_SHIFT,
+        npages: n,
+        region: i as u16,
+        zeroed: cfg.zeroed,
+        system: false,
+    })
 }
 
 /// Carves at least `npages` (preferably `want`) pages from the system
@@ -817,6 +843,15 @@ pub(crate) fn granule_pages(id: u16) -> usize {
 /// heap limit).
 pub(crate) fn is_system(id: u16) -> bool {
     TABLE[id as usize].config().kind == RegionKind::System
+}
+
+/// True when pages of region `id` may be moved with `mremap` (its system
+/// allocator says so, and its memory is still private).
+pub(crate) fn movable(id: u16) -> bool {
+    let s = &TABLE[id as usize];
+    os::page_size() <= PAGE_SIZE
+        && s.backing() == Backing::PrivateAnonymous
+        && s.config().sys.is_some_and(|a| a.movable())
 }
 
 /// True when free pages of region `id` can never be released (its policy

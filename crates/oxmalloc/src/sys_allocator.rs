@@ -127,6 +127,16 @@ pub unsafe trait SysAllocator: Send + Sync {
         Release::DontNeed
     }
 
+    /// True when oxmalloc may move pages of this allocator's chunks with
+    /// `mremap` (and map fresh private anonymous memory where they were), as
+    /// glibc does for its own mappings: a large `realloc` then moves page
+    /// tables, not bytes. Only for plain private anonymous memory with
+    /// nothing attached to the mapping (no `mlock`, no hugepage advice).
+    /// Default: false.
+    fn movable(&self) -> bool {
+        false
+    }
+
     /// Called in the child of a `fork()`, with the child's only thread and
     /// oxmalloc's locks held, after oxmalloc replaced the shared chunks this
     /// allocator gave by private copies: an allocator of shared memory stops
@@ -147,6 +157,9 @@ unsafe impl SysAllocator for MmapSysAllocator {
         Some(NonNull::slice_from_raw_parts(p, size))
     }
     fn zeroed(&self) -> bool {
+        true
+    }
+    fn movable(&self) -> bool {
         true
     }
 }

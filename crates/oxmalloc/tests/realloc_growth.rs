@@ -1,0 +1,220 @@
+//! Growing a block with `realloc`: large blocks grow in place into the free
+//! pages after them, else move to a span with room to grow (so a run of
+//! growing reallocs copies O(n) bytes, not O(n^2)); big blocks of plain
+//! mmap memory move with `mremap`; the old copy of a moved block never stays
+//! resident; contents and alignment survive every step.
+
+mod common;
+
+use common::{in_child, map_aligned, scenario};
+use core::alloc::{GlobalAlloc, Layout};
+use oxmalloc::{inject, raw, stats, Heap, OxMalloc, RegionOptions};
+
+const STEP: usize = 64 << 10;
+
+/// The process's resident memory (`/proc/self/statm`).
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// Resident bytes of `[base, base + len)` (`mincore`).
+fn resident_in(base: *mut u8, len: usize) -> usize {
+    let page = 4096;
+    let mut v = vec![0u8; len / page];
+    // SAFETY: a mapping of ours of `len` bytes; `v` has one byte per page.
+    assert_eq!(
+        unsafe { libc::mincore(base.cast(), len, v.as_mut_ptr()) },
+        0
+    );
+    v.iter().filter(|&&b| b & 1 != 0).count() * page
+}
+
+/// Grows a block from `STEP` to `total` bytes in `STEP` steps through
+/// `realloc`, filling each new step with its number; checks every step at
+/// the end and returns the final block and how often it moved once large
+/// (a small object moves from class to class).
+fn grow(total: usize, mut realloc: impl FnMut(*mut u8, usize) -> *mut u8) -> (*mut u8, usize) {
+    let mut p: *mut u8 = core::ptr::null_mut();
+    let mut moves = 0;
+    let mut size = STEP;
+    while size <= total {
+        let q = realloc(p, size);
+        assert!(!q.is_null(), "realloc to {size} bytes failed");
+        if size - STEP > 256 << 10 && q != p {
+            moves += 1;
+        }
+        p = q;
+        // SAFETY: the block holds `size` bytes.
+        unsafe { core::ptr::write_bytes(p.add(size - STEP), (size / STEP) as u8, STEP) };
+        size += STEP;
+    }
+    for i in 1..=total / STEP {
+        // SAFETY: inside the final block.
+        let s = unsafe { core::slice::from_raw_parts(p.add((i - 1) * STEP), STEP) };
+        assert!(
+            s.iter().all(|&b| b == i as u8),
+            "step {i} lost its bytes after {moves} moves"
+        );
+    }
+    (p, moves)
+}
+
+fn global_block_grows_with_few_moves_and_no_resident_copies() {
+    let before = stats();
+    let rss_before = resident_bytes();
+    let (p, moves) = grow(128 << 20, |p, n| {
+        if p.is_null() {
+            return raw::malloc(n);
+        }
+        // SAFETY: realloc of our own block.
+        unsafe { raw::realloc(p, n) }
+    });
+    // 2048 steps; a quarter more room on each move means about 25 moves.
+    assert!(moves <= 40, "{moves} moves for 2048 steps");
+    // The old copies were moved away (mremap) or released: the process
+    // holds the block, not the block and its old copies.
+    let grew = resident_bytes().saturating_sub(rss_before);
+    assert!(
+        grew <= 144 << 20,
+        "resident memory grew by {} MiB to grow one block to 128 MiB",
+        grew >> 20
+    );
+    // Pages that held moved copies are reused, and read as zero.
+    let z = raw::zeroed(32 << 20, 1);
+    assert!(!z.is_null());
+    // SAFETY: 32 MiB just allocated.
+    let zs = unsafe { core::slice::from_raw_parts(z, 32 << 20) };
+    assert!(
+        zs.iter().all(|&b| b == 0),
+        "calloc over moved pages is not zero"
+    );
+    // SAFETY: our blocks.
+    unsafe {
+        raw::free(z);
+        let q = raw::realloc(p, 4 << 20);
+        assert!(!q.is_null());
+        raw::free(q);
+    }
+    let end = stats();
+    assert!(
+        end.allocated_bytes <= before.allocated_bytes + (1 << 20),
+        "{} bytes still in use after freeing everything (before: {})",
+        end.allocated_bytes,
+        before.allocated_bytes
+    );
+}
+
+#[test]
+fn global_block_grows_with_few_moves() {
+    scenario(&[(
+        "global",
+        global_block_grows_with_few_moves_and_no_resident_copies,
+    )]);
+    let out = in_child("global_block_grows_with_few_moves", "global");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn block_alone_in_a_region_grows_in_place() {
+    let len = 64 << 20;
+    let base = map_aligned(len);
+    // SAFETY: a fresh mapping of ours, handed over for good.
+    let id = unsafe { inject(base, len, RegionOptions::new().exclusive(true)) }.unwrap();
+    let heap = Heap::new_in(id).unwrap();
+    let first = heap.alloc_raw(STEP, 1);
+    let mut prev_size = STEP;
+    let (p, moves) = grow(32 << 20, |p, n| {
+        if p.is_null() {
+            return first;
+        }
+        let old = Layout::from_size_align(prev_size, 1).unwrap();
+        prev_size = n;
+        // SAFETY: `p` is the heap's block with layout `old`.
+        unsafe { heap.realloc(p, old, n) }
+    });
+    assert_eq!(moves, 0, "a block with free pages after it moved");
+    assert_eq!(p, first);
+    // SAFETY: the heap's block.
+    unsafe { raw::free(p) };
+}
+
+const FENCE: usize = 64 << 10;
+
+#[test]
+fn injected_block_moves_by_copy_and_releases_the_old_copy() {
+    let len = 1 << 30;
+    let base = map_aligned(len);
+    // SAFETY: a fresh mapping of ours, handed over for good.
+    let id = unsafe { inject(base, len, RegionOptions::new().exclusive(true)) }.unwrap();
+    let heap = Heap::new_in(id).unwrap();
+    // Small blocks carved after the growing one, so that it cannot grow in
+    // place for long.
+    let mut fences = Vec::new();
+    let (p, moves) = grow(64 << 20, |p, n| {
+        fences.push(heap.alloc_raw(FENCE, 1));
+        if p.is_null() {
+            return heap.alloc_raw(n, 1);
+        }
+        // SAFETY: the heap's block.
+        unsafe { heap.realloc_unsized(p, n) }
+    });
+    let inside = |q: *mut u8| (base as usize..base as usize + len).contains(&(q as usize));
+    assert!(inside(p), "the block left its heap's region");
+    assert!(
+        (10..=40).contains(&moves),
+        "{moves} moves for 1024 steps with a fence at every step"
+    );
+    // Resident: the block, the fences and a few not yet released copies
+    // below the release size; not the block's old copies.
+    let resident = resident_in(base, len);
+    assert!(
+        resident <= (64 << 20) + fences.len() * FENCE + (8 << 20),
+        "{} MiB resident in the region: old copies stayed",
+        resident >> 20
+    );
+    // SAFETY: the heap's blocks.
+    unsafe {
+        raw::free(p);
+        for f in fences {
+            assert!(inside(f));
+            raw::free(f);
+        }
+    }
+}
+
+#[test]
+fn aligned_block_keeps_its_alignment_while_growing() {
+    let align = 1 << 20;
+    let mut old = Layout::from_size_align(STEP, align).unwrap();
+    // SAFETY: a nonzero layout.
+    let first = unsafe { OxMalloc.alloc(old) };
+    let mut fences = Vec::new();
+    let (p, _) = grow(16 << 20, |p, n| {
+        if p.is_null() {
+            return first;
+        }
+        // SAFETY: our block with layout `old`.
+        let q = unsafe { OxMalloc.realloc(p, old, n) };
+        assert_eq!(
+            q as usize % align,
+            0,
+            "realloc to {n} bytes lost the alignment"
+        );
+        old = Layout::from_size_align(n, align).unwrap();
+        fences.push(raw::malloc(n / 2));
+        q
+    });
+    // SAFETY: our blocks.
+    unsafe {
+        OxMalloc.dealloc(p, old);
+        for f in fences {
+            raw::free(f);
+        }
+    }
+}
