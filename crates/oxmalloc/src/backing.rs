@@ -366,13 +366,24 @@ mod tests {
     #[test]
     fn refusals() {
         let len = 1 << 20;
-        let a = map(libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 3 * len);
-        // SAFETY: parts of our own mapping.
-        unsafe {
-            libc::munmap((a + len) as *mut _, len);
-        }
-        assert_eq!(inspect(a, a + 3 * len), Err(MappingError::Unmapped));
-        assert!(inspect(a, a + len).is_ok());
+        // A hole in a mapping (another test's thread may map something
+        // into it meanwhile: then try again).
+        let unmapped = (0..10).any(|_| {
+            let a = map(libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 3 * len);
+            // SAFETY: parts of our own mapping.
+            unsafe { libc::munmap((a + len) as *mut _, len) };
+            assert!(inspect(a, a + len).is_ok());
+            let r = inspect(a, a + 3 * len);
+            let mut v = [0u8; 256];
+            // SAFETY: mincore only reports; ENOMEM when nothing is mapped.
+            let hole_still_empty =
+                unsafe { libc::mincore((a + len) as *mut _, len, v.as_mut_ptr()) } != 0;
+            if hole_still_empty {
+                assert_eq!(r, Err(MappingError::Unmapped));
+            }
+            hole_still_empty
+        });
+        assert!(unmapped, "the hole was always reused");
         let r = map(libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, len);
         // SAFETY: our own mapping.
         unsafe { libc::mprotect(r as *mut _, len, libc::PROT_NONE) };

@@ -42,15 +42,18 @@ pub struct CentralFreeList {
     inner: Mutex<Inner>,
 }
 
-/// A linked batch of objects handed out by [`CentralFreeList::remove_range`].
-pub struct Range {
-    /// First object (null when `count == 0`).
-    pub head: *mut FreeObject,
-    /// Last object.
-    pub tail: *mut FreeObject,
-    /// Number of objects.
-    pub count: usize,
+/// Objects of one span gathered from a list given back, linked, before the
+/// lock is taken.
+#[derive(Clone, Copy)]
+struct Group {
+    span: *mut Span,
+    head: *mut FreeObject,
+    tail: *mut FreeObject,
+    count: usize,
 }
+
+/// Spans one pass of [`CentralFreeList::insert_range`] gathers for at most.
+const GROUPS: usize = 8;
 
 impl CentralFreeList {
     /// An empty list.
@@ -64,18 +67,19 @@ impl CentralFreeList {
         }
     }
 
-    /// Takes up to `n` objects of class `c`, making a new span from `source`
-    /// when none has any left. Fewer than `n` (possibly none) only when memory
-    /// ran out.
-    pub(crate) fn remove_range(&self, c: usize, n: usize, source: &dyn SpanSource) -> Range {
+    /// Takes up to `out.len()` objects of class `c` into `out`, making a new
+    /// span from `source` when none has any left; returns how many. Fewer
+    /// (possibly none) only when memory ran out.
+    pub(crate) fn remove_range(
+        &self,
+        c: usize,
+        out: &mut [*mut FreeObject],
+        source: &dyn SpanSource,
+    ) -> usize {
         let info = CLASSES[c];
         let mut g = self.inner.lock();
-        let mut r = Range {
-            head: ptr::null_mut(),
-            tail: ptr::null_mut(),
-            count: 0,
-        };
-        while r.count < n {
+        let mut n = 0;
+        while n < out.len() {
             let mut s = g.nonempty.head;
             if s.is_null() {
                 s = populate(c, &info, source);
@@ -90,16 +94,12 @@ impl CentralFreeList {
             // SAFETY: spans on `nonempty` are valid spans of this class with
             // at least one available object.
             unsafe {
-                while r.count < n {
+                while n < out.len() {
                     let Some(obj) = take_object(&mut *s, &info) else {
                         break;
                     };
-                    (*obj).next = r.head;
-                    if r.head.is_null() {
-                        r.tail = obj;
-                    }
-                    r.head = obj;
-                    r.count += 1;
+                    out[n] = obj;
+                    n += 1;
                     g.free_objects -= 1;
                 }
                 if !has_object(&*s, &info) {
@@ -107,48 +107,88 @@ impl CentralFreeList {
                 }
             }
         }
-        r
+        n
     }
 
-    /// Gives back `count` objects of class `c` linked from `head`. Spans whose
-    /// objects have all come back return to `source`.
+    /// Gives back `objs`, free objects of class `c`. Spans whose objects
+    /// have all come back return to `source`. Each object is checked and
+    /// linked to the others of its span before the lock is taken, so that
+    /// the lock is held for a few spans, not for each object.
     ///
     /// # Safety
-    /// The objects are free objects of class `c` of this heap, linked through
-    /// their first word, `count` of them.
+    /// The objects are free objects of class `c` of this heap, each given
+    /// once.
     pub(crate) unsafe fn insert_range(
         &self,
         c: usize,
-        mut head: *mut FreeObject,
-        count: usize,
+        objs: &[*mut FreeObject],
         source: &dyn SpanSource,
     ) {
+        let mut groups = [Group {
+            span: ptr::null_mut(),
+            head: ptr::null_mut(),
+            tail: ptr::null_mut(),
+            count: 0,
+        }; GROUPS];
+        let mut n = 0;
+        for &obj in objs {
+            // The object is checked against the pagemap before it is
+            // written: a pointer that is not an object of this class stops
+            // here with a message instead of corrupting a span.
+            let s = object_span(obj, c);
+            // SAFETY: `obj` is a free object of ours (checked above), at
+            // least a word long.
+            unsafe {
+                if let Some(g) = groups[..n].iter_mut().find(|g| g.span == s) {
+                    (*obj).next = g.head;
+                    g.head = obj;
+                    g.count += 1;
+                    continue;
+                }
+                if n == GROUPS {
+                    self.splice(c, &groups, source);
+                    n = 0;
+                }
+                (*obj).next = ptr::null_mut();
+            }
+            groups[n] = Group {
+                span: s,
+                head: obj,
+                tail: obj,
+                count: 1,
+            };
+            n += 1;
+        }
+        // SAFETY: the groups hold the remaining objects.
+        unsafe { self.splice(c, &groups[..n], source) };
+    }
+
+    /// Puts each group's objects back on its span, under the lock.
+    ///
+    /// # Safety
+    /// Each group is `count` free objects of span `span` (of class `c` of
+    /// this heap), linked from `head` to `tail`.
+    unsafe fn splice(&self, c: usize, groups: &[Group], source: &dyn SpanSource) {
         let info = CLASSES[c];
         let mut g = self.inner.lock();
-        for _ in 0..count {
-            let obj = head;
-            // The object is checked against the pagemap before it is read:
-            // a corrupted list (a double free, a write after free) stops
-            // here with a message instead of a fault inside the allocator.
-            let s = object_span(obj, c);
-            // SAFETY: `obj` is the start of an object of class `c` of span
-            // `s` (checked above): a free object whose first word links on;
-            // every page of a small-object span maps to that span.
+        for grp in groups {
+            let s = grp.span;
+            // SAFETY: `s` is an in-use span of class `c` holding the group's
+            // objects (caller); spans are only changed under this lock.
             unsafe {
-                head = (*obj).next;
+                if (*s).allocated < grp.count as u32 {
+                    crate::os::fatal(format_args!(
+                        "free of an object freed twice (address {:#x})",
+                        grp.head as usize
+                    ));
+                }
                 if !has_object(&*s, &info) {
                     g.nonempty.push(s);
                 }
-                if (*s).allocated == 0 {
-                    crate::os::fatal(format_args!(
-                        "free of an object freed twice (address {:#x})",
-                        obj as usize
-                    ));
-                }
-                (*obj).next = (*s).objects;
-                (*s).objects = obj;
-                (*s).allocated -= 1;
-                g.free_objects += 1;
+                (*grp.tail).next = (*s).objects;
+                (*s).objects = grp.head;
+                (*s).allocated -= grp.count as u32;
+                g.free_objects += grp.count;
                 if (*s).allocated == 0 {
                     g.nonempty.remove(s);
                     g.spans -= 1;
@@ -230,7 +270,7 @@ fn object_span(obj: *mut FreeObject, c: usize) -> *mut Span {
     let page = addr >> PAGE_SHIFT;
     let s = PAGEMAP.get(page);
     // SAFETY: pagemap entries point at span records, which are never
-    // unmapped.
+    // unmapped; `c` is a class (below NUM_CLASSES).
     let ok = !s.is_null()
         && unsafe {
             let sp = &*s;
@@ -238,7 +278,7 @@ fn object_span(obj: *mut FreeObject, c: usize) -> *mut Span {
                 && sp.state == crate::span::SpanState::InUse
                 && sp.start <= page
                 && page < sp.end_page()
-                && (addr - sp.addr()).is_multiple_of(CLASSES[c].size)
+                && crate::size_class::is_object_offset(c, addr - sp.addr())
         };
     if !ok {
         crate::os::fatal(format_args!(
@@ -273,4 +313,67 @@ unsafe fn take_object(s: &mut Span, info: &ClassInfo) -> Option<*mut FreeObject>
     };
     s.allocated += 1;
     Some(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::page_heap::tests::{heap, SET};
+    use crate::page_heap::PageHeap;
+    use crate::size_class::{class_for, MAX_BATCH};
+    use crate::sync::Mutex;
+
+    struct Pages(Mutex<PageHeap>);
+
+    impl SpanSource for Pages {
+        fn alloc_span(&self, n: usize) -> *mut Span {
+            self.0.lock().alloc(n, &SET)
+        }
+        unsafe fn free_span(&self, s: *mut Span) {
+            // SAFETY: forwarded.
+            unsafe { self.0.lock().free(s, &SET) };
+        }
+        fn tags_pages(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn objects_of_many_spans_go_home_and_empty_spans_leave() {
+        let pages = Pages(Mutex::new(heap()));
+        let list = CentralFreeList::new();
+        let c = class_for(20 << 10, 1);
+        let per_span = CLASSES[c].objects_per_span();
+        let spans = 3 * GROUPS;
+        let mut objs = [ptr::null_mut(); 256];
+        let total = spans * per_span;
+        assert!(total <= objs.len());
+        let mut n = 0;
+        while n < total {
+            let k = list.remove_range(c, &mut objs[n..(n + MAX_BATCH).min(total)], &pages);
+            assert!(k > 0);
+            n += k;
+        }
+        assert_eq!(list.counts(), (0, spans), "every object handed out");
+        // Back in an order that interleaves every span, so that one pass
+        // gathers more spans than it has groups for.
+        let mut back = [ptr::null_mut(); 256];
+        let mut m = 0;
+        for i in 0..per_span {
+            for s in 0..spans {
+                back[m] = objs[s * per_span + i];
+                m += 1;
+            }
+        }
+        let half = total / 2;
+        // SAFETY: objects of class `c` handed out above, each given once.
+        unsafe { list.insert_range(c, &back[..half], &pages) };
+        let (free, held) = list.counts();
+        assert_eq!(free, half);
+        assert!(held <= spans);
+        // SAFETY: as above, the rest.
+        unsafe { list.insert_range(c, &back[half..total], &pages) };
+        assert_eq!(list.counts(), (0, 0), "every span went back");
+        assert_eq!(pages.0.lock().stats().in_use_bytes, 0);
+    }
 }

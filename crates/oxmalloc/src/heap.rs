@@ -11,15 +11,15 @@
 //! transfer cache or central list, page heap, region table, pagemap growth,
 //! span records, metadata arena.
 
-use crate::central::{CentralFreeList, Range, SpanSource};
+use crate::central::{CentralFreeList, SpanSource};
 use crate::os::{self, Callback, CallbackGuard};
 use crate::page_heap::{PageHeap, PageHeapStats};
 use crate::region::{self, RegionId, Source};
 use crate::settings::{Settings, MAX_THREAD_CACHE, MIN_THREAD_CACHE};
-use crate::size_class::{CLASSES, NUM_CLASSES, PAGE_SHIFT, PAGE_SIZE};
+use crate::size_class::{CLASSES, MAX_BATCH, NUM_CLASSES, PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{FreeObject, Span};
 use crate::sync::{Mutex, RawLock};
-use crate::transfer::TransferCache;
+use crate::transfer::TransferCaches;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -154,7 +154,7 @@ pub(crate) struct Totals {
 pub(crate) struct HeapCore {
     pub(crate) pages: Mutex<PageHeap>,
     pub(crate) central: [CentralFreeList; NUM_CLASSES],
-    pub(crate) transfer: [TransferCache; NUM_CLASSES],
+    pub(crate) transfer: TransferCaches,
     pub(crate) caches: Mutex<CacheRegistry>,
     pub(crate) settings: Settings,
     /// The heap's slot in the heap table. Written before the heap is
@@ -247,7 +247,7 @@ impl HeapCore {
         Self {
             pages: Mutex::new(PageHeap::new(source)),
             central: [const { CentralFreeList::new() }; NUM_CLASSES],
-            transfer: [const { TransferCache::new() }; NUM_CLASSES],
+            transfer: TransferCaches::new(),
             caches: Mutex::new(CacheRegistry::new(
                 crate::settings::DEFAULT_MAX_TOTAL_THREAD_CACHE,
             )),
@@ -267,14 +267,14 @@ impl HeapCore {
         growth: Option<&'static dyn GrowthHook>,
     ) {
         // SAFETY: `p` is valid and ours (caller); the value is built in
-        // place field by field, as it is too large for small thread stacks.
+        // place field by field, as it is too large for small thread stacks
+        // (and the transfer caches' slots are left untouched).
         unsafe {
-            p.write_bytes(0, 1);
             ptr::addr_of_mut!((*p).pages).write(Mutex::new(PageHeap::new(Source::Bound(slot))));
             for c in 0..NUM_CLASSES {
                 ptr::addr_of_mut!((*p).central[c]).write(CentralFreeList::new());
-                ptr::addr_of_mut!((*p).transfer[c]).write(TransferCache::new());
             }
+            TransferCaches::init_at(ptr::addr_of_mut!((*p).transfer));
             ptr::addr_of_mut!((*p).caches).write(Mutex::new(CacheRegistry::new(
                 crate::settings::DEFAULT_MAX_TOTAL_THREAD_CACHE,
             )));
@@ -296,46 +296,38 @@ impl HeapCore {
         ptr::eq(self, &GLOBAL)
     }
 
-    /// Up to `n` objects of class `c`: a whole batch from the transfer cache
-    /// when `n` is the batch size, else from the central list.
-    pub(crate) fn fetch(&self, c: usize, n: usize) -> Range {
+    /// Takes up to `out.len()` objects of class `c` into `out`: from the
+    /// transfer cache when it has any, else from the central list. Returns
+    /// how many; none only when memory ran out.
+    pub(crate) fn fetch(&self, c: usize, out: &mut [*mut FreeObject]) -> usize {
         os::check_reentry("malloc");
-        if n == CLASSES[c].batch {
-            if let Some((head, tail)) = self.transfer[c].pop() {
-                return Range {
-                    head,
-                    tail,
-                    count: n,
-                };
-            }
+        match self.transfer.remove(c, out) {
+            0 => self.central[c].remove_range(c, out, self),
+            n => n,
         }
-        self.central[c].remove_range(c, n, self)
     }
 
-    /// Takes back `n` linked objects of class `c`.
+    /// Takes back `objs`, free objects of class `c`: into the transfer cache
+    /// as far as it has room, the rest onto their spans.
     ///
     /// # Safety
-    /// `head..tail` are `n` free objects of class `c` of this heap, linked,
-    /// with `tail.next` null.
-    pub(crate) unsafe fn give(
-        &self,
-        c: usize,
-        head: *mut FreeObject,
-        tail: *mut FreeObject,
-        n: usize,
-    ) {
+    /// The objects are free objects of class `c` of this heap, each given
+    /// once.
+    pub(crate) unsafe fn give(&self, c: usize, objs: &[*mut FreeObject]) {
         os::check_reentry("free");
-        if n == CLASSES[c].batch && self.transfer[c].push(c, head, tail) {
-            return;
+        let n = self.transfer.insert(c, objs);
+        if n < objs.len() {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.central[c].insert_range(c, &objs[n..], self) };
         }
-        // SAFETY: forwarded from the caller.
-        unsafe { self.central[c].insert_range(c, head, n, self) };
     }
 
     /// One object of class `c` without a thread cache (the thread is exiting,
     /// or a call re-entered while its cache was being set up).
     pub(crate) fn alloc_uncached(&self, c: usize) -> *mut u8 {
-        self.fetch(c, 1).head.cast()
+        let mut o = [ptr::null_mut()];
+        self.fetch(c, &mut o);
+        o[0].cast()
     }
 
     /// Frees one object of class `c` without a thread cache.
@@ -343,14 +335,9 @@ impl HeapCore {
     /// # Safety
     /// `p` is a live object of class `c` of this heap.
     pub(crate) unsafe fn free_uncached(&self, p: *mut u8, c: usize) {
-        os::check_reentry("free");
         let _errno = os::KeepErrno::new();
-        let o = p.cast::<FreeObject>();
-        // SAFETY: a live object (caller), now free, at least a word long.
-        unsafe {
-            (*o).next = ptr::null_mut();
-            self.central[c].insert_range(c, o, 1, self);
-        }
+        // SAFETY: a live object (caller), now free.
+        unsafe { self.give(c, &[p.cast()]) };
     }
 
     /// A span of `n` pages in use whose start is a multiple of `align_pages`
@@ -593,15 +580,11 @@ impl HeapCore {
         let mut t = Totals::default();
         for (c, info) in CLASSES.iter().enumerate().skip(1) {
             // SAFETY: forwarded from the caller.
-            let ((objects, spans), batches) = unsafe {
-                (
-                    self.central[c].counts_held(),
-                    self.transfer[c].batches_held(),
-                )
-            };
+            let ((objects, spans), parked) =
+                unsafe { (self.central[c].counts_held(), self.transfer.len_held(c)) };
             let tail = info.pages * PAGE_SIZE - info.objects_per_span() * info.size;
             t.central += objects * info.size + spans * tail;
-            t.transfer += batches * info.batch * info.size;
+            t.transfer += parked * info.size;
         }
         // SAFETY: forwarded from the caller.
         let (r, p) = unsafe { (self.caches.held(), self.pages.held()) };
@@ -627,14 +610,18 @@ impl HeapCore {
         t
     }
 
-    /// Moves every batch of the transfer caches back to the central lists
+    /// Moves every object of the transfer caches back to the central lists
     /// (so that spans whose objects all came back return to the page heap).
     pub(crate) fn flush_transfer_caches(&self) {
-        for (c, info) in CLASSES.iter().enumerate().skip(1) {
-            while let Some((head, _tail)) = self.transfer[c].pop() {
-                // SAFETY: a batch of `batch` free objects of class `c` of this
-                // heap, linked and null-terminated.
-                unsafe { self.central[c].insert_range(c, head, info.batch, self) };
+        let mut objs = [ptr::null_mut(); MAX_BATCH];
+        for c in 1..NUM_CLASSES {
+            loop {
+                let n = self.transfer.remove(c, &mut objs);
+                if n == 0 {
+                    break;
+                }
+                // SAFETY: free objects of class `c` of this heap.
+                unsafe { self.central[c].insert_range(c, &objs[..n], self) };
             }
         }
     }
@@ -642,8 +629,8 @@ impl HeapCore {
     /// Forgets every object of the transfer caches and central lists at once
     /// (for destroying a heap: its spans are reclaimed wholesale).
     pub(crate) fn forget_small_objects(&self) {
+        self.transfer.clear();
         for c in 1..NUM_CLASSES {
-            self.transfer[c].clear();
             self.central[c].clear();
         }
     }
@@ -652,7 +639,7 @@ impl HeapCore {
     pub(crate) fn for_each_lock(&self, f: &mut dyn FnMut(&dyn RawLock)) {
         f(&self.caches);
         for c in 0..NUM_CLASSES {
-            f(self.transfer[c].lock());
+            f(self.transfer.lock(c));
             f(self.central[c].lock());
         }
         f(&self.pages);

@@ -952,16 +952,16 @@ impl PageHeap {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    static SET: Settings = Settings::without_scavenger();
+    pub(crate) static SET: Settings = Settings::without_scavenger();
 
     /// A page heap of its own region, bound to a heap slot of its own, so
     /// tests running in parallel never share pages (regions belong to
     /// exactly one heap). The slot is not a real heap; the page heap does not
     /// need one.
-    fn heap() -> PageHeap {
+    pub(crate) fn heap() -> PageHeap {
         use core::sync::atomic::{AtomicUsize, Ordering};
         static NEXT_SLOT: AtomicUsize = AtomicUsize::new(10_000);
         let len = 64 << 20;

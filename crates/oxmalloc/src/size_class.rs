@@ -80,18 +80,21 @@ const fn pages_for(size: usize) -> usize {
     }
 }
 
+/// The largest batch of any class.
+pub const MAX_BATCH: usize = 32;
+
 const fn batch_for(size: usize) -> usize {
     let b = 64 * 1024 / size;
     if b < 2 {
         2
-    } else if b > 32 {
-        32
+    } else if b > MAX_BATCH {
+        MAX_BATCH
     } else {
         b
     }
 }
 
-const fn build_classes() -> [ClassInfo; NUM_CLASSES] {
+pub(crate) const fn build_classes() -> [ClassInfo; NUM_CLASSES] {
     let mut t = [ClassInfo {
         size: 0,
         pages: 0,

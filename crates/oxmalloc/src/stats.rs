@@ -106,7 +106,7 @@ pub fn class_stats(c: usize) -> ClassStats {
         size: CLASSES[c].size,
         spans,
         central_objects,
-        transfer_objects: h.transfer[c].batches() * CLASSES[c].batch,
+        transfer_objects: h.transfer.len(c),
     }
 }
 

@@ -30,7 +30,7 @@
 use crate::heap::{self, CacheLink, HeapCore, MAX_HEAPS};
 use crate::meta::Pool;
 use crate::os::{KeepErrno, ThreadExitKey};
-use crate::size_class::{class_size, CLASSES, NUM_CLASSES};
+use crate::size_class::{class_size, CLASSES, MAX_BATCH, NUM_CLASSES};
 use crate::span::FreeObject;
 use crate::sync::RawLock;
 use core::ptr::{self, NonNull};
@@ -40,6 +40,9 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 const MAX_DYNAMIC_LENGTH: u32 = 8192;
 /// Overflows tolerated before a list shrinks.
 const MAX_OVERAGES: u32 = 3;
+
+/// Raises over the budget refused without a look at it after one failed.
+const REFUSALS: u32 = 16;
 
 /// The thread has no caches yet.
 const UNINIT: u8 = 0;
@@ -87,6 +90,11 @@ pub(crate) struct ThreadCache {
     /// Bytes the lists may hold: the sum of `max_length × size`, kept within
     /// the budget when a limit grows, so the fast paths count nothing.
     capacity: usize,
+    /// Raises over the budget to refuse before trying it again: a thread
+    /// at its budget takes the registry lock (and walks every list in a
+    /// scavenge) at most once per [`REFUSALS`] such raises, not on every
+    /// refill or overflow.
+    refused: u32,
     /// The heap this cache serves (set when the cache is made; atomic
     /// because an exiting thread may read a record another thread reuses).
     heap: AtomicPtr<HeapCore>,
@@ -104,6 +112,7 @@ static EMPTY: ThreadCache = ThreadCache {
     lists: [const { FreeList::new() }; NUM_CLASSES],
     link: CacheLink::new(),
     capacity: 0,
+    refused: 0,
     heap: AtomicPtr::new(ptr::null_mut()),
     home: ptr::null(),
 };
@@ -209,17 +218,23 @@ impl ThreadCache {
     }
 
     /// Lets list `c` hold `delta` more objects, within the byte budget:
-    /// asks the heap for more budget, then scavenges idle lists, when the
-    /// capacity would pass it. False (nothing changed) when it still would.
-    fn raise(&mut self, c: usize, delta: u32) -> bool {
+    /// asks the heap for more budget, then (if `scavenge`) scavenges idle
+    /// lists, when the capacity would pass it. False (nothing changed) when
+    /// it still would.
+    fn raise(&mut self, c: usize, delta: u32, scavenge: bool) -> bool {
         let add = delta as usize * class_size(c);
         if self.capacity + add > self.link.max_size() {
+            if self.refused > 0 {
+                self.refused -= 1;
+                return false;
+            }
             let link = self.link_ptr();
             self.heap().grow_cache_budget(link);
-            if self.capacity + add > self.link.max_size() {
+            if self.capacity + add > self.link.max_size() && scavenge {
                 self.scavenge();
             }
             if self.capacity + add > self.link.max_size() {
+                self.refused = REFUSALS;
                 return false;
             }
         }
@@ -240,32 +255,34 @@ impl ThreadCache {
     fn refill(&mut self, c: usize) -> *mut u8 {
         let batch = CLASSES[c].batch;
         let want = (self.lists[c].max_length as usize).clamp(1, batch);
-        let r = self.heap().fetch(c, want);
-        if r.count == 0 {
+        let mut objs = [ptr::null_mut(); MAX_BATCH];
+        let n = self.heap().fetch(c, &mut objs[..want]);
+        if n == 0 {
             return ptr::null_mut();
         }
-        // SAFETY: `r` is a linked batch of `r.count` free objects.
-        let first = unsafe {
-            let l = &mut self.lists[c];
-            let first = r.head;
-            if r.count > 1 {
-                (*r.tail).next = l.head;
-                l.head = (*first).next;
-                l.length.store(
-                    l.length.load(Ordering::Relaxed) + r.count as u32 - 1,
-                    Ordering::Relaxed,
-                );
-            }
-            first
-        };
+        let l = &mut self.lists[c];
+        for &o in objs[1..n].iter().rev() {
+            // SAFETY: a free object of class `c`, ours now.
+            unsafe { (*o).next = l.head };
+            l.head = o;
+        }
+        l.length.store(
+            l.length.load(Ordering::Relaxed) + n as u32 - 1,
+            Ordering::Relaxed,
+        );
+        let first = objs[0];
         let m = self.lists[c].max_length as usize;
         let grow = if m < batch {
             1
         } else {
             (m + batch).min(MAX_DYNAMIC_LENGTH as usize) / batch * batch - m
         };
+        // Up to a batch (so that refills move whole batches) the limit is
+        // worth a scavenge; past it only if the budget has room: a thread
+        // that only allocates keeps its lists nearly empty, and raising
+        // their limits would only crowd out lists that hold objects.
         if grow > 0 {
-            self.raise(c, grow as u32);
+            self.raise(c, grow as u32, m < batch);
         }
         first.cast()
     }
@@ -284,7 +301,7 @@ impl ThreadCache {
         }
         let l = &mut self.lists[c];
         if l.max_length < batch {
-            self.raise(c, 1);
+            self.raise(c, 1, true);
         } else if l.max_length > batch {
             l.overages += 1;
             if l.overages > MAX_OVERAGES {
@@ -294,12 +311,8 @@ impl ThreadCache {
         }
         // SAFETY: forwarded from the caller.
         if !unsafe { self.push(p, c) } {
-            let o = p.cast::<FreeObject>();
             // SAFETY: `p` is a free object of class `c` (caller).
-            unsafe {
-                (*o).next = ptr::null_mut();
-                self.heap().give(c, o, o, 1);
-            }
+            unsafe { self.heap().give(c, &[p.cast()]) };
         }
     }
 
@@ -307,27 +320,26 @@ impl ThreadCache {
     fn release(&mut self, c: usize, n: usize) {
         let len = self.length(c);
         let n = n.min(len);
-        if n == 0 {
-            return;
-        }
+        let heap = self.heap();
         let l = &mut self.lists[c];
-        let head = l.head;
-        let mut tail = head;
-        // SAFETY: the list holds at least `n` linked objects.
-        unsafe {
-            for _ in 1..n {
-                tail = (*tail).next;
+        let mut objs = [ptr::null_mut(); MAX_BATCH];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(MAX_BATCH);
+            for o in &mut objs[..k] {
+                *o = l.head;
+                // SAFETY: the list holds at least `left` linked objects.
+                l.head = unsafe { (*l.head).next };
             }
-            l.head = (*tail).next;
-            (*tail).next = ptr::null_mut();
+            // SAFETY: `k` free objects of class `c`, off the list.
+            unsafe { heap.give(c, &objs[..k]) };
+            left -= k;
         }
         let rest = (len - n) as u32;
         l.length.store(rest, Ordering::Relaxed);
         if rest < l.low_water {
             l.low_water = rest;
         }
-        // SAFETY: `head..tail` are `n` free objects of class `c`.
-        unsafe { self.heap().give(c, head, tail, n) };
     }
 
     /// Over budget: give back half of what each list did not need since the
@@ -391,6 +403,7 @@ fn make_cache(heap: &'static HeapCore, home: *const AtomicPtr<ThreadCache>) -> *
             lists: [const { FreeList::new() }; NUM_CLASSES],
             link: CacheLink::new(),
             capacity: 0,
+            refused: 0,
             heap: AtomicPtr::new(ptr::from_ref(heap).cast_mut()),
             home,
         });

@@ -138,8 +138,7 @@ fn block_alone_in_a_region_grows_in_place() {
         // SAFETY: `p` is the heap's block with layout `old`.
         unsafe { heap.realloc(p, old, n) }
     });
-    assert_eq!(moves, 0, "a block with free pages after it moved");
-    assert_eq!(p, first);
+    assert_eq!(moves, 0, "a large block with free pages after it moved");
     // SAFETY: the heap's block.
     unsafe { raw::free(p) };
 }
