@@ -32,6 +32,12 @@ pub const MIN_GROW_PAGES: usize = 128;
 const DEFAULT_RELEASE_DELAY: isize = 1 << 18;
 const MAX_RELEASE_DELAY: isize = 1 << 20;
 
+/// Free pages backed by memory that a heap keeps at any time without
+/// releasing any (32 MiB); see [`PageHeap::keep_under_dirty_cap`].
+pub const DIRTY_FLOOR_PAGES: usize = 4096;
+/// ... and one part in this many of its pages in use.
+pub const DIRTY_SHARE: usize = 8;
+
 /// Byte counters of one page heap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PageHeapStats {
@@ -94,6 +100,13 @@ pub struct PageHeap {
     stats: PageHeapStats,
     /// Pages still to be freed before the scavenger releases a span.
     scavenge_counter: isize,
+    /// Free backed pages the last release over the dirty cap could not
+    /// release (kept by their regions' policies): not counted against it.
+    kept_pages: usize,
+    /// Pages of large spans recently handed out of pages used before (not
+    /// freshly carved), decayed by a 64th at each large span handed
+    /// out: how much freed memory the program has been taking again.
+    reused_pages: usize,
     /// Advanced by each [`PageHeap::release_idle`] call; stamped on freed
     /// spans.
     epoch: u32,
@@ -132,6 +145,8 @@ impl PageHeap {
                 reserve_count: 0,
             },
             scavenge_counter: 0,
+            kept_pages: 0,
+            reused_pages: 0,
             epoch: 0,
         }
     }
@@ -337,6 +352,12 @@ impl PageHeap {
                 self.stats.commit_count += 1;
                 self.stats.total_commit_bytes += (*s).bytes();
             }
+            if n > MAX_EXACT_PAGES {
+                self.reused_pages -= self.reused_pages / 64;
+                if st == SpanState::Released || !(*s).zeroed {
+                    self.reused_pages += n;
+                }
+            }
             (*s).state = SpanState::InUse;
             (*s).pinned = false;
             self.account(&*s, None, Some(SpanState::InUse));
@@ -500,11 +521,14 @@ impl PageHeap {
     /// freed per page released, release one span. The first release comes
     /// with the first free, as in gperftools.
     fn scavenge(&mut self, freed: usize, settings: &Settings) {
+        let rate = settings.release_rate_milli();
+        if rate != 0 {
+            self.keep_under_dirty_cap();
+        }
         self.scavenge_counter -= freed as isize;
         if self.scavenge_counter >= 0 {
             return;
         }
-        let rate = settings.release_rate_milli();
         if rate == 0 {
             self.scavenge_counter = DEFAULT_RELEASE_DELAY;
             return;
@@ -517,6 +541,31 @@ impl PageHeap {
             let wait = (released as u128 * 1_000_000 / rate as u128) as isize;
             wait.min(MAX_RELEASE_DELAY)
         };
+    }
+
+    /// The dirty cap: when the free pages backed by memory pass the largest
+    /// of [`DIRTY_FLOOR_PAGES`], a [`DIRTY_SHARE`] part of the pages in use,
+    /// and the pages of large blocks the program recently took from freed
+    /// pages, it releases the largest free spans down to half that. A
+    /// program that drops memory it does not take again (a hash table's
+    /// outgrown arrays, a finished phase) gives it back at once, not after
+    /// gigabytes more are freed; one that keeps replacing large blocks
+    /// (buffers of a steady working set) keeps what it reuses, and does not
+    /// fault its pages back in on every block.
+    fn keep_under_dirty_cap(&mut self) {
+        let free = self.stats.free_bytes >> PAGE_SHIFT;
+        self.kept_pages = self.kept_pages.min(free);
+        let cap = ((self.stats.in_use_bytes >> PAGE_SHIFT) / DIRTY_SHARE)
+            .max(DIRTY_FLOOR_PAGES)
+            .max(self.reused_pages);
+        if free <= cap + self.kept_pages {
+            return;
+        }
+        let want = free - self.kept_pages - cap / 2;
+        let done = self.release_at_least(want);
+        if done < want {
+            self.kept_pages = self.stats.free_bytes >> PAGE_SHIFT;
+        }
     }
 
     /// Releases the backing of free span `s` by its region's policy, in

@@ -8,7 +8,7 @@
 //! cache of linked batches passes whole batches only, so every other count,
 //! a short list's refill or a scavenge's release, went to the central list
 //! and its spans.) All classes' stacks share one array; each class holds
-//! about 1 MiB worth of objects, at most [`MAX_BATCHES`] batches.
+//! about 256 KiB worth of objects, at most [`MAX_BATCHES`] batches.
 
 use crate::size_class::{ClassInfo, NUM_CLASSES};
 use crate::span::FreeObject;
@@ -20,13 +20,13 @@ use core::ptr;
 /// Most batches one class may hold.
 pub const MAX_BATCHES: usize = 64;
 
-/// The objects class `info` may hold: about 1 MiB worth, between one batch
+/// The objects class `info` may hold: about 256 KiB worth, between one batch
 /// and [`MAX_BATCHES`] batches.
 const fn capacity(info: &ClassInfo) -> usize {
     if info.size == 0 {
         return 0;
     }
-    let n = (1 << 20) / (info.size * info.batch);
+    let n = (1 << 18) / (info.size * info.batch);
     let batches = if n < 1 {
         1
     } else if n > MAX_BATCHES {
@@ -185,13 +185,13 @@ mod tests {
     }
 
     #[test]
-    fn a_class_holds_about_a_mebibyte_and_no_more() {
+    fn a_class_holds_about_256_kib_and_no_more() {
         static T: TransferCaches = TransferCaches::new();
         for c in [1, 20, NUM_CLASSES - 1] {
             let info = &CLASSES[c];
             let cap = OFFSETS[c + 1] - OFFSETS[c];
             assert!(cap >= info.batch && cap <= MAX_BATCHES * info.batch);
-            assert!(cap * info.size <= (1 << 20) || cap == info.batch);
+            assert!(cap * info.size <= (1 << 18) || cap == info.batch);
             let a = objs(info.batch, 0x10_0000);
             let mut held = 0;
             while held < cap {
