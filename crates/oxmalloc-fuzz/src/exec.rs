@@ -43,8 +43,13 @@ fn layout(size: usize, align: usize) -> Layout {
     Layout::from_size_align(size, align).expect("valid layout")
 }
 
+/// One run at a time per process: each compares the global heap's figures
+/// before and after.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `ops` and checks everything (panics on the first discrepancy).
 pub fn run_ops(ops: &[Op]) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut r = Run {
         model: Model::default(),
         heaps: Default::default(),
