@@ -57,12 +57,20 @@ fn parse_errors(xml: &str) -> Vec<MemcheckError> {
     between(xml, "<error>", "</error>")
         .into_iter()
         .map(|e| MemcheckError {
-            kind: between(e, "<kind>", "</kind>").first().unwrap_or(&"?").to_string(),
+            kind: between(e, "<kind>", "</kind>")
+                .first()
+                .unwrap_or(&"?")
+                .to_string(),
             text: e.to_string(),
             top_objects: between(e, "<frame>", "</frame>")
                 .into_iter()
                 .take(3)
-                .map(|f| between(f, "<obj>", "</obj>").first().unwrap_or(&"").to_string())
+                .map(|f| {
+                    between(f, "<obj>", "</obj>")
+                        .first()
+                        .unwrap_or(&"")
+                        .to_string()
+                })
                 .collect(),
         })
         .collect()
@@ -89,7 +97,11 @@ fn memcheck_errors(
     let (ours, others) = parse_errors(&text)
         .into_iter()
         .partition(|e| e.top_objects.iter().any(|o| o.contains("liboxmalloc")));
-    (String::from_utf8_lossy(&out.stdout).into_owned(), ours, others)
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        ours,
+        others,
+    )
 }
 
 /// [`memcheck_errors`] that fails on an error inside oxmalloc (and lists
@@ -97,14 +109,21 @@ fn memcheck_errors(
 fn memcheck(prog: &Path, args: &[&str], flags: &[&str]) -> String {
     let (stdout, ours, others) = memcheck_errors(prog, args, flags);
     for e in &others {
-        eprintln!("{}: memcheck error outside oxmalloc: {}", prog.display(), e.kind);
+        eprintln!(
+            "{}: memcheck error outside oxmalloc: {}",
+            prog.display(),
+            e.kind
+        );
     }
     assert!(
         ours.is_empty(),
         "{}: {} memcheck error(s) inside oxmalloc:\n{}",
         prog.display(),
         ours.len(),
-        ours.iter().map(|e| e.text.as_str()).collect::<Vec<_>>().join("\n")
+        ours.iter()
+            .map(|e| e.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     stdout
 }

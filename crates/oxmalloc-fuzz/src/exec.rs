@@ -89,7 +89,10 @@ impl Run {
     }
 
     fn add_global(&mut self, p: *mut u8, size: usize, align: usize, zeroed: bool) {
-        assert!(!p.is_null(), "global allocation of {size} bytes (align {align}) failed");
+        assert!(
+            !p.is_null(),
+            "global allocation of {size} bytes (align {align}) failed"
+        );
         assert_eq!(
             self.owner_of(p, size),
             Owner::Global,
@@ -168,17 +171,21 @@ impl Run {
                 let p = worker::alloc(layout(size, align));
                 self.add_global(p, size, align, false);
             }
-            Op::Inject { len: RegionLen(len) } => {
+            Op::Inject {
+                len: RegionLen(len),
+            } => {
                 if !mapping::take_shared_injection() {
                     return;
                 }
                 let m = Mapping::new(len).expect("mmap");
                 let opts = RegionOptions::new().zeroed(true).label("fuzz");
-                // SAFETY: a fresh mapping, handed over for good.
+                // SAFETY: a fresh mapping, handed over for good (`Mapping`
+                // has no `Drop`: nothing unmaps it).
                 unsafe { inject(m.start, m.len, opts) }.expect("inject a fresh mapping");
-                std::mem::forget(m); // the global heap keeps it
             }
-            Op::HeapNew { len: RegionLen(len) } => {
+            Op::HeapNew {
+                len: RegionLen(len),
+            } => {
                 let Some(slot) = self.heaps.iter().position(Option::is_none) else {
                     return;
                 };
@@ -345,14 +352,19 @@ impl Run {
                 assert!(!any, "heap {h} retired with {live} bytes live in the model");
                 for r in retired.iter() {
                     assert!(
-                        slot.mappings.iter().any(|m| m.contains(r.start as usize, r.len)),
+                        slot.mappings
+                            .iter()
+                            .any(|m| m.contains(r.start as usize, r.len)),
                         "a retired range {:p}+{} is not one of the heap's mappings",
                         r.start,
                         r.len
                     );
                 }
                 for m in slot.mappings {
-                    assert!(oxmalloc::region_of(m.start).is_none(), "a retired region is still known");
+                    assert!(
+                        oxmalloc::region_of(m.start).is_none(),
+                        "a retired region is still known"
+                    );
                     // SAFETY: retired: oxmalloc no longer uses the range.
                     unsafe { m.unmap() };
                 }

@@ -103,10 +103,17 @@ impl Model {
     ) {
         let addr = ptr as usize;
         assert!(!ptr.is_null(), "null block");
-        assert_eq!(addr % align, 0, "{ptr:p} ({size} bytes) not aligned to {align}");
+        assert_eq!(
+            addr % align,
+            0,
+            "{ptr:p} ({size} bytes) not aligned to {align}"
+        );
         let usable = oxmalloc::allocated_size(ptr)
             .unwrap_or_else(|| panic!("allocated_size({ptr:p}) is None for a live block"));
-        assert!(usable >= size, "{ptr:p}: allocated_size {usable} < requested {size}");
+        assert!(
+            usable >= size,
+            "{ptr:p}: allocated_size {usable} < requested {size}"
+        );
         if size > 0 {
             // SAFETY: an address inside the block (only compared).
             let last = unsafe { ptr.add(size - 1) };
@@ -133,7 +140,10 @@ impl Model {
         if zeroed {
             // SAFETY: `ptr[..size]` is the fresh block (caller).
             if let Some(off) = unsafe { pattern::first_nonzero(ptr.add(kept), size - kept) } {
-                panic!("{ptr:p}: zeroed block has a non-zero byte at offset {}", kept + off);
+                panic!(
+                    "{ptr:p}: zeroed block has a non-zero byte at offset {}",
+                    kept + off
+                );
             }
         }
         // SAFETY: as above.
@@ -148,7 +158,10 @@ impl Model {
         let b = &self.blocks[i];
         // SAFETY: a live block of at least `len` bytes.
         if let Some(off) = unsafe { pattern::first_mismatch(b.ptr, len.min(b.size), b.seed) } {
-            panic!("{what}: block {:p} ({} bytes) changed at offset {off}", b.ptr, b.size);
+            panic!(
+                "{what}: block {:p} ({} bytes) changed at offset {off}",
+                b.ptr, b.size
+            );
         }
     }
 

@@ -19,14 +19,18 @@ fn byte(seed: u64, off: usize) -> u8 {
 /// `p[..len]` is writable.
 pub unsafe fn fill(p: *mut u8, from: usize, len: usize, seed: u64) {
     let mut off = from;
-    while off < len && off % 8 != 0 {
+    while off < len && !off.is_multiple_of(8) {
         // SAFETY: `off < len` (caller).
         unsafe { p.add(off).write(byte(seed, off)) };
         off += 1;
     }
     while off + 8 <= len {
         // SAFETY: `off + 8 <= len` (caller); unaligned writes are allowed.
-        unsafe { p.add(off).cast::<u64>().write_unaligned(word(seed, off / 8).to_le()) };
+        unsafe {
+            p.add(off)
+                .cast::<u64>()
+                .write_unaligned(word(seed, off / 8).to_le())
+        };
         off += 8;
     }
     while off < len {

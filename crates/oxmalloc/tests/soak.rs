@@ -142,7 +142,11 @@ impl Block {
         assert!(!p.is_null(), "realloc to {new} bytes failed");
         self.ptr = p;
         self.layout = Layout::from_size_align(new, self.layout.align()).expect("layout");
-        assert_eq!(p as usize % self.layout.align(), 0, "realloc lost the alignment");
+        assert_eq!(
+            p as usize % self.layout.align(),
+            0,
+            "realloc lost the alignment"
+        );
         let kept = Block {
             ptr: p,
             layout: Layout::from_size_align(old.min(new), 1).expect("layout"),

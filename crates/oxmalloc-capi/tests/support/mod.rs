@@ -210,7 +210,8 @@ pub fn run_with_timeout(cmd: &mut Command, limit: std::time::Duration) -> Result
         .stderr(file(&err_path))
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
     loop {
         if let Some(status) = child.try_wait().expect("wait for the child") {
             return Ok(Output {

@@ -146,7 +146,12 @@ fn main() {
     CRASH_PATH.store(crash.into_raw(), Ordering::Release);
     for sig in [libc::SIGABRT, libc::SIGSEGV, libc::SIGBUS, libc::SIGILL] {
         // SAFETY: installing a handler that only makes async-signal-safe calls.
-        unsafe { libc::signal(sig, on_fatal_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+        unsafe {
+            libc::signal(
+                sig,
+                on_fatal_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
     }
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
