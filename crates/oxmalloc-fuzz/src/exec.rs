@@ -12,7 +12,7 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::ptr::NonNull;
 
 /// Heaps one input has at most at once.
-pub const HEAP_SLOTS: usize = 4;
+const HEAP_SLOTS: usize = 4;
 /// Regions one heap gets at most from an input.
 const REGIONS_PER_HEAP: usize = 8;
 /// Requested bytes live at once at most (keeps RSS modest).

@@ -34,7 +34,6 @@ pub mod ops;
 pub mod pattern;
 mod worker;
 
-pub use exec::HEAP_SLOTS;
 
 /// Decodes `data` and runs it (panics on the first discrepancy; oxmalloc
 /// itself aborts on the misuse it detects).
