@@ -34,7 +34,6 @@ pub mod ops;
 pub mod pattern;
 mod worker;
 
-
 /// Decodes `data` and runs it (panics on the first discrepancy; oxmalloc
 /// itself aborts on the misuse it detects).
 pub fn run(data: &[u8]) {
