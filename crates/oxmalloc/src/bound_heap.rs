@@ -361,7 +361,7 @@ impl Heap {
     /// Gives the heap's free pages back as its regions' policies allow;
     /// returns the bytes released.
     pub fn release_free_memory(&self) -> usize {
-        self.core.pages.lock().release_at_least(usize::MAX) << PAGE_SHIFT
+        self.core.release_free_memory() << PAGE_SHIFT
     }
 
     /// Retires the heap: when nothing in its regions is live, every thread's

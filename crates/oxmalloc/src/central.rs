@@ -238,9 +238,9 @@ impl Default for CentralFreeList {
     }
 }
 
-/// A new span of class `c`, with every page registered in the pagemap (and
-/// its class recorded there for the global heap, whose frees find the class
-/// that way).
+/// A new span of class `c` (every page of a span in use maps to it), with
+/// its class recorded in the pagemap for the global heap, whose frees find
+/// the class that way.
 fn populate(c: usize, info: &ClassInfo, source: &dyn SpanSource) -> *mut Span {
     let tag_pages = source.tags_pages();
     let s = source.alloc_span(info.pages);
@@ -253,9 +253,8 @@ fn populate(c: usize, info: &ClassInfo, source: &dyn SpanSource) -> *mut Span {
         (*s).objects = ptr::null_mut();
         (*s).carve = (*s).addr();
         (*s).allocated = 0;
-        for p in (*s).start..(*s).end_page() {
-            PAGEMAP.set(p, s);
-            if tag_pages {
+        if tag_pages {
+            for p in (*s).start..(*s).end_page() {
                 PAGEMAP.set_object_page(p, ObjectPage::new(c, p - (*s).start));
             }
         }

@@ -133,7 +133,7 @@ pub enum Ownership {
 }
 
 /// Whether `ptr` points into a live allocation of oxmalloc's (any byte of a
-/// small object's span, or the first or last page of a large allocation).
+/// small object's span or of a large allocation's pages).
 pub fn ownership(ptr: *const u8) -> Ownership {
     let page = ptr as usize >> PAGE_SHIFT;
     let owned = PAGEMAP.class(page) != 0 || {

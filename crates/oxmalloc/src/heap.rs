@@ -626,6 +626,14 @@ impl HeapCore {
         }
     }
 
+    /// Gives every free page back (as each region's policy allows), after
+    /// moving the transfer caches' objects to their spans so that spans
+    /// whose objects all came back are free too. Returns the pages released.
+    pub(crate) fn release_free_memory(&self) -> usize {
+        self.flush_transfer_caches();
+        self.pages.lock().release_at_least(usize::MAX)
+    }
+
     /// Forgets every object of the transfer caches and central lists at once
     /// (for destroying a heap: its spans are reclaimed wholesale).
     pub(crate) fn forget_small_objects(&self) {

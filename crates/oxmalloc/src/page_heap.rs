@@ -361,8 +361,13 @@ impl PageHeap {
             (*s).state = SpanState::InUse;
             (*s).pinned = false;
             self.account(&*s, None, Some(SpanState::InUse));
-            PAGEMAP.set((*s).start, s);
-            PAGEMAP.set((*s).end_page() - 1, s);
+            // Every page of a span in use maps to it, so that any address
+            // inside a large block finds its block (free spans register
+            // their end pages only: other pages may hold stale entries,
+            // which fail the lookups' range checks).
+            for p in (*s).start..(*s).end_page() {
+                PAGEMAP.set(p, s);
+            }
             s
         }
     }
@@ -769,9 +774,11 @@ impl PageHeap {
             }
             delete_span(r);
             self.account(&*s, Some(SpanState::InUse), None);
+            for p in (*s).end_page()..(*s).end_page() + take {
+                PAGEMAP.set(p, s);
+            }
             (*s).npages += take;
             self.account(&*s, None, Some(SpanState::InUse));
-            PAGEMAP.set((*s).end_page() - 1, s);
         }
         true
     }

@@ -193,9 +193,10 @@ pub fn for_each_region(mut f: impl FnMut(&RegionInfo)) {
 }
 
 /// Gives every free page of the global heap back to the OS (as each region's
-/// policy allows). Returns the bytes released.
+/// policy allows), the pages of spans whose objects sat in the transfer
+/// caches included. Returns the bytes released.
 pub fn release_free_memory() -> usize {
-    release_to_system(usize::MAX)
+    global().release_free_memory() * PAGE_SIZE
 }
 
 /// Releases at least `bytes` of free pages to the OS if there are that many,

@@ -10,10 +10,17 @@
 #include "check.h"
 #include "oxmalloc.h"
 
+/* A fresh mapping of len bytes that starts on an 8 KiB boundary (oxmalloc's
+ * page), so that injecting it trims nothing: mmap aligns to 4 KiB only (and
+ * under valgrind even large mappings often start off 8 KiB). */
 static void *map(size_t len) {
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    const size_t page = 8192;
+    char *p = mmap(NULL, len + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     CHECK(p != MAP_FAILED);
-    return p;
+    char *a = (char *)(((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1));
+    if (a > p) CHECK(munmap(p, (size_t)(a - p)) == 0);
+    if (p + page > a) CHECK(munmap(a + len, (size_t)(p + page - a)) == 0);
+    return a;
 }
 
 static long released_calls;

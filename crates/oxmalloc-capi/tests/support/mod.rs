@@ -238,3 +238,43 @@ fn ensure(what: &str, present: impl Fn() -> bool, package: &str) {
         "{what} is needed by this test: install the {package} package"
     );
 }
+
+/// Runs `cmd` in a process group of its own, its output going to files in a
+/// scratch directory, for at most `limit`: when it has not finished by then,
+/// the whole group (the program and every process it forked) is killed and
+/// the error tells how long it ran and what it printed.
+pub fn run_with_timeout(cmd: &mut Command, limit: std::time::Duration) -> Result<Output, String> {
+    use std::os::unix::process::CommandExt;
+    let dir = scratch("timeout");
+    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
+    let file = |p: &Path| std::fs::File::create(p).expect("output file");
+    let start = std::time::Instant::now();
+    let mut child = cmd
+        .process_group(0)
+        .stdout(file(&out_path))
+        .stderr(file(&err_path))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return Ok(Output {
+                status,
+                stdout: std::fs::read(&out_path).unwrap_or_default(),
+                stderr: std::fs::read(&err_path).unwrap_or_default(),
+            });
+        }
+        if start.elapsed() >= limit {
+            // SAFETY: signals the process group we created for the child.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            return Err(format!(
+                "{cmd:?} did not finish in {limit:?} (killed)\n--- stdout\n{}\n--- stderr\n{}",
+                read(&out_path),
+                read(&err_path)
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
