@@ -42,7 +42,8 @@ pub struct InstallArgs {
 
 /// Installs; prints each file installed.
 pub fn run(a: InstallArgs) -> Result<(), String> {
-    let lib = library::find(a.lib.as_deref()).map_err(|e| format!("install: {e}"))?;
+    let lib =
+        library::find(a.lib.as_deref(), library::LIB_NAME).map_err(|e| format!("install: {e}"))?;
     let prefix = std::path::absolute(&a.prefix)
         .map_err(|e| format!("install: {}: {e}", a.prefix.display()))?;
     install(&prefix, &lib).map_err(|e| format!("install into {}: {e}", prefix.display()))
@@ -50,12 +51,12 @@ pub fn run(a: InstallArgs) -> Result<(), String> {
 
 fn install(prefix: &Path, lib: &Path) -> io::Result<()> {
     let libdir = prefix.join("lib");
-    let major = VERSION.split('.').next().unwrap_or("0");
-    let real = format!("{}.{VERSION}", library::LIB_NAME);
-    let soname = format!("{}.{major}", library::LIB_NAME);
-    put(&libdir.join(&real), &fs::read(lib)?, 0o755)?;
-    link(&libdir.join(&soname), Path::new(&real))?;
-    link(&libdir.join(library::LIB_NAME), Path::new(&soname))?;
+    put_library(&libdir, library::LIB_NAME, lib)?;
+    // The hardened build, when it was built beside the library.
+    let hardened = lib.with_file_name(library::HARDENED_NAME);
+    if hardened.is_file() {
+        put_library(&libdir, library::HARDENED_NAME, &hardened)?;
+    }
     let archive = lib.with_file_name("liboxmalloc.a");
     if archive.is_file() {
         put(&libdir.join("liboxmalloc.a"), &fs::read(&archive)?, 0o644)?;
@@ -68,6 +69,17 @@ fn install(prefix: &Path, lib: &Path) -> io::Result<()> {
     )?;
     let exe = std::env::current_exe()?;
     put(&prefix.join("bin/oxmalloc"), &fs::read(exe)?, 0o755)
+}
+
+/// Installs shared library `lib` into `libdir` as NAME.VERSION, with the
+/// links NAME.MAJOR (its soname) and NAME.
+fn put_library(libdir: &Path, name: &str, lib: &Path) -> io::Result<()> {
+    let major = VERSION.split('.').next().unwrap_or("0");
+    let real = format!("{name}.{VERSION}");
+    let soname = format!("{name}.{major}");
+    put(&libdir.join(&real), &fs::read(lib)?, 0o755)?;
+    link(&libdir.join(&soname), Path::new(&real))?;
+    link(&libdir.join(name), Path::new(&soname))
 }
 
 /// `oxmalloc.pc` for the prefix.

@@ -60,6 +60,11 @@ pub struct RunArgs {
     /// Milliseconds between two samples of the timeline.
     #[arg(long, value_name = "MS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     timeline_ms: u64,
+    /// Preload the hardened build, liboxmalloc-hardened.so: double frees,
+    /// writes after free, overflows past a block's end and wrong sizes given
+    /// to sized frees stop the program with a message (see docs/MISUSE.md).
+    #[arg(long)]
+    hardened: bool,
     /// The library to preload (default: $OXMALLOC_LIB, or the one built or
     /// installed with this command).
     #[arg(long, value_name = "PATH")]
@@ -118,7 +123,12 @@ pub fn spell_bare_stats(args: &mut [OsString]) {
 /// Runs the program; its exit status becomes ours (a program killed by a
 /// signal kills this command with the same signal).
 pub fn run(a: RunArgs) -> Result<ExitCode, String> {
-    let lib = library::find(a.lib.as_deref()).map_err(|e| format!("run: {e}"))?;
+    let name = if a.hardened {
+        library::HARDENED_NAME
+    } else {
+        library::LIB_NAME
+    };
+    let lib = library::find(a.lib.as_deref(), name).map_err(|e| format!("run: {e}"))?;
     let timeline_format = match &a.timeline {
         Some(t) => Some(timeline::Format::of(t).map_err(|e| format!("run: {e}"))?),
         None => None,

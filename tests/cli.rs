@@ -37,7 +37,14 @@ fn help_and_version_everywhere() {
     }
     let out = oxmalloc(&["help", "run"]);
     assert!(text(&out.stdout).contains("--timeline <FILE>"));
-    for option in ["--stats", "--children", "--json", "--timeline", "--lib"] {
+    for option in [
+        "--stats",
+        "--children",
+        "--json",
+        "--timeline",
+        "--hardened",
+        "--lib",
+    ] {
         assert!(
             text(&oxmalloc(&["run", "--help"]).stdout).contains(option),
             "{option}"
@@ -156,4 +163,40 @@ fn run_errors_name_what_failed() {
     let out = oxmalloc(&["run", "--timeline", "chart.png", "true"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("must end in .svg"));
+}
+
+#[test]
+fn run_hardened_preloads_the_hardened_build() {
+    let out = oxmalloc(&["run", "--hardened", "sh", "-c", "echo \"$LD_PRELOAD\""]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let preload = text(&out.stdout);
+    assert!(preload.contains("liboxmalloc-hardened.so"), "{preload}");
+    let out = oxmalloc(&["run", "sh", "-c", "echo \"$LD_PRELOAD\""]);
+    assert!(!text(&out.stdout).contains("hardened"));
+    // The hardened build stops a double free; the normal one does not see it.
+    let prog =
+        std::env::temp_dir().join(format!("oxmalloc-cli-double-free-{}", std::process::id()));
+    let src = prog.with_extension("c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <stdlib.h>\n\
+         int main(void) { void *volatile p = malloc(64); free(p); free(p); \
+         puts(\"survived\"); return 0; }\n",
+    )
+    .unwrap();
+    let cc = Command::new("cc")
+        .arg("-o")
+        .arg(&prog)
+        .arg(&src)
+        .status()
+        .expect("cc");
+    assert!(cc.success());
+    let p = prog.to_str().unwrap();
+    let out = oxmalloc(&["run", "--hardened", p]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("oxmalloc: fatal: free of a block that is not allocated"));
+    let out = oxmalloc(&["run", p]);
+    assert!(text(&out.stdout).contains("survived"));
+    let _ = std::fs::remove_file(&prog);
+    let _ = std::fs::remove_file(&src);
 }

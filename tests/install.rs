@@ -50,6 +50,13 @@ fn install_then_build_through_pkg_config() {
         Path::new("liboxmalloc.so.0")
     );
     assert!(lib.join("liboxmalloc.a").is_file());
+    // The hardened build, which release builds make beside the library.
+    let hardened = format!("liboxmalloc-hardened.so.{version}");
+    assert!(lib.join(&hardened).is_file());
+    assert_eq!(
+        std::fs::read_link(lib.join("liboxmalloc-hardened.so")).unwrap(),
+        Path::new("liboxmalloc-hardened.so.0")
+    );
     assert!(prefix.join("include/oxmalloc.h").is_file());
     assert!(prefix.join("bin/oxmalloc").is_file());
 

@@ -7,31 +7,92 @@
 //!   (from `oxmalloc.pc.in`, which `oxmalloc install` fills in for an
 //!   installed library), so C programs can build against the library straight
 //!   from the build tree:
-//!   `PKG_CONFIG_PATH=target/release pkg-config --cflags --libs oxmalloc`.
+//!   `PKG_CONFIG_PATH=target/release pkg-config --cflags --libs oxmalloc`;
+//! - in release builds, `target/release/deps/liboxmalloc-hardened.so`: this
+//!   package built again with the `hardened` feature (by a nested `cargo
+//!   build` into `target/hardened`, since one build cannot hold the engine
+//!   with and without the feature), the library `oxmalloc run --hardened`
+//!   preloads. `OXMALLOC_SKIP_HARDENED=1` skips it.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::{env, fs};
 
 /// The soname: major version 0 (see `oxmalloc install`).
 const SONAME: &str = "liboxmalloc.so.0";
+/// The hardened library's name and soname.
+const HARDENED: &str = "liboxmalloc-hardened.so";
+const HARDENED_SONAME: &str = "liboxmalloc-hardened.so.0";
 
 fn main() {
     println!("cargo:rerun-if-changed=include/oxmalloc.h");
     println!("cargo:rerun-if-changed=oxmalloc.pc.in");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{SONAME}");
+    let hardened = env::var_os("CARGO_FEATURE_HARDENED").is_some();
+    let soname = if hardened { HARDENED_SONAME } else { SONAME };
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
     // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
     let Some(profile_dir) = out.ancestors().nth(3) else {
         panic!("unexpected OUT_DIR layout: {}", out.display());
     };
+    if hardened {
+        return;
+    }
     install(&manifest, profile_dir).unwrap_or_else(|e| {
         panic!(
             "cannot write the soname link, the header and oxmalloc.pc into {}: {e}",
             profile_dir.display()
         )
     });
+    println!("cargo:rerun-if-env-changed=OXMALLOC_SKIP_HARDENED");
+    if env::var("PROFILE").as_deref() == Ok("release")
+        && env::var_os("OXMALLOC_SKIP_HARDENED").is_none()
+    {
+        build_hardened(&manifest, profile_dir);
+    }
+}
+
+/// Builds this package with the `hardened` feature into `target/hardened`
+/// and copies the library to `deps/liboxmalloc-hardened.so`.
+fn build_hardened(manifest: &Path, profile_dir: &Path) {
+    // Rebuilt whenever the library's or the engine's sources change.
+    for dir in [
+        "src",
+        "../oxmalloc/src",
+        "../oxmalloc/Cargo.toml",
+        "Cargo.toml",
+    ] {
+        println!("cargo:rerun-if-changed={dir}");
+    }
+    let target = profile_dir
+        .parent()
+        .expect("the profile directory is inside the target directory")
+        .join("hardened");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--features",
+            "hardened",
+            "--manifest-path",
+        ])
+        .arg(manifest.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {HARDENED}: {e}"));
+    assert!(status.success(), "building {HARDENED} failed: {status}");
+    let built = target.join("release").join("liboxmalloc.so");
+    let dest = profile_dir.join("deps").join(HARDENED);
+    // Through a temporary name, so that a program preloading the library
+    // meanwhile never sees half a file.
+    let tmp = dest.with_extension("so.tmp");
+    fs::copy(&built, &tmp)
+        .and_then(|_| fs::rename(&tmp, &dest))
+        .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", built.display(), dest.display()));
 }
 
 fn install(manifest: &Path, profile_dir: &Path) -> std::io::Result<()> {

@@ -104,7 +104,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     fs::create_dir_all(&out).map_err(|e| format!("bench: cannot create {}: {e}", out.display()))?;
     let lib = match &args.lib {
         Some(l) => l.clone(),
-        None => crate::library::find(None)?,
+        None => crate::library::find(None, crate::library::LIB_NAME)?,
     };
     let lib = lib
         .canonicalize()

@@ -24,6 +24,7 @@
 use crate::alias::exports;
 use crate::malloc::{alloc, alloc_aligned, release};
 use core::ffi::c_void;
+use engine::raw;
 
 /// `std::new_handler`.
 type NewHandler = unsafe extern "C-unwind" fn();
@@ -131,22 +132,30 @@ exports! {
 }
 
 exports! {
-    /// `operator delete(void*, size_t)` and `operator delete(void*,
-    /// std::align_val_t)`, with their array forms.
+    /// `operator delete(void*, size_t)` and its array form (the hardened
+    /// build checks the size).
+    ///
+    /// # Safety
+    /// `p` is null or a live allocation of oxmalloc's.
+    unsafe extern "C" [_ZdlPvm, _ZdaPvm, tc_delete_sized, tc_deletearray_sized]
+        fn(p: *mut c_void, size: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { raw::free_sized("sized operator delete", p.cast(), size, 1) }
+    }
+}
+
+exports! {
+    /// `operator delete(void*, std::align_val_t)` and its array form.
     ///
     /// # Safety
     /// `p` is null or a live allocation of oxmalloc's.
     unsafe extern "C" [
-        _ZdlPvm,
-        _ZdaPvm,
         _ZdlPvSt11align_val_t,
         _ZdaPvSt11align_val_t,
-        tc_delete_sized,
-        tc_deletearray_sized,
         tc_delete_aligned,
         tc_deletearray_aligned,
     ]
-        fn(p: *mut c_void, _size_or_align: usize) {
+        fn(p: *mut c_void, _align: usize) {
         // SAFETY: forwarded from the caller.
         unsafe { release(p) }
     }
@@ -163,9 +172,9 @@ exports! {
         tc_delete_sized_aligned,
         tc_deletearray_sized_aligned,
     ]
-        fn(p: *mut c_void, _size: usize, _align: usize) {
+        fn(p: *mut c_void, size: usize, align: usize) {
         // SAFETY: forwarded from the caller.
-        unsafe { release(p) }
+        unsafe { raw::free_sized("sized operator delete", p.cast(), size, align) }
     }
 }
 

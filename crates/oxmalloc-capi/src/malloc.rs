@@ -161,24 +161,26 @@ exports! {
 }
 
 exports! {
-    /// C23 `free_sized(p, size)`: `free(p)`.
+    /// C23 `free_sized(p, size)`: `free(p)` (the hardened build checks
+    /// the size).
     ///
     /// # Safety
     /// As for `free`.
-    unsafe extern "C" [free_sized, tc_free_sized] fn(p: *mut c_void, _size: usize) {
+    unsafe extern "C" [free_sized, tc_free_sized] fn(p: *mut c_void, size: usize) {
         // SAFETY: forwarded from the caller.
-        unsafe { release(p) }
+        unsafe { raw::free_sized("free_sized", p.cast(), size, 1) }
     }
 }
 
 exports! {
-    /// C23 `free_aligned_sized(p, alignment, size)`: `free(p)`.
+    /// C23 `free_aligned_sized(p, alignment, size)`: `free(p)` (the
+    /// hardened build checks the size and alignment).
     ///
     /// # Safety
     /// As for `free`.
-    unsafe extern "C" [free_aligned_sized] fn(p: *mut c_void, _align: usize, _size: usize) {
+    unsafe extern "C" [free_aligned_sized] fn(p: *mut c_void, align: usize, size: usize) {
         // SAFETY: forwarded from the caller.
-        unsafe { release(p) }
+        unsafe { raw::free_sized("free_aligned_sized", p.cast(), size, align) }
     }
 }
 

@@ -1,7 +1,7 @@
-//! The misuse suite of docs/MISUSE.md against liboxmalloc.so: every scenario
-//! of `tests/c/misuse.c` and `tests/c/misuse_cxx.cc` runs in a child process
-//! with the library preloaded, and its outcome must be the one the table
-//! below expects.
+//! The misuse suite of docs/MISUSE.md against liboxmalloc.so and
+//! liboxmalloc-hardened.so: every scenario of `tests/c/misuse.c` and
+//! `tests/c/misuse_cxx.cc` runs in a child process with the library
+//! preloaded, and its outcome must be the one the table below expects.
 //!
 //! *Caught* is strict: the child dies of SIGABRT before printing `survived`,
 //! and its standard error holds `oxmalloc: fatal:` and one of the addresses
@@ -28,22 +28,23 @@ enum Expect {
 }
 use Expect::*;
 
-/// (program, scenario, expected outcome with the normal build).
-const SCENARIOS: &[(&str, &str, Expect)] = &[
-    ("misuse", "clean", Clean),
-    ("misuse", "double-free", NotCaught),
-    ("misuse", "delayed-double-free", NotCaught), // segfaults today
-    ("misuse", "interleaved-double-free", NotCaught),
-    ("misuse", "invalid-free", Caught),
-    ("misuse", "stack-free", Caught),
-    ("misuse", "unaligned-free", Caught),
-    ("misuse", "interior-free", Caught),
-    ("misuse", "interior-free-large", Caught),
-    ("misuse", "uaf-write", NotCaught), // segfaults today
-    ("misuse", "overflow", NotCaught),
-    ("misuse", "wrong-size-free-sized", NotCaught),
-    ("misuse_cxx", "clean", Clean),
-    ("misuse_cxx", "wrong-size-sized-delete", NotCaught),
+/// (program, scenario, expected outcome with the normal build, with the
+/// hardened build).
+const SCENARIOS: &[(&str, &str, Expect, Expect)] = &[
+    ("misuse", "clean", Clean, Clean),
+    ("misuse", "double-free", NotCaught, Caught),
+    ("misuse", "delayed-double-free", NotCaught, Caught), // segfaults normally
+    ("misuse", "interleaved-double-free", NotCaught, Caught),
+    ("misuse", "invalid-free", Caught, Caught),
+    ("misuse", "stack-free", Caught, Caught),
+    ("misuse", "unaligned-free", Caught, Caught),
+    ("misuse", "interior-free", Caught, Caught),
+    ("misuse", "interior-free-large", Caught, Caught),
+    ("misuse", "uaf-write", NotCaught, Caught), // segfaults normally
+    ("misuse", "overflow", NotCaught, Caught),
+    ("misuse", "wrong-size-free-sized", NotCaught, Caught),
+    ("misuse_cxx", "clean", Clean, Clean),
+    ("misuse_cxx", "wrong-size-sized-delete", NotCaught, Caught),
 ];
 
 /// Compiles both programs once into a scratch directory.
@@ -92,16 +93,30 @@ fn check(lib: &Path, prog: &Path, scenario: &str, expect: Expect) -> Option<Stri
     }
 }
 
-#[test]
-fn each_misuse_has_the_expected_outcome() {
+/// Every scenario against `lib`, each expected outcome picked by `expect`.
+fn run_suite(lib: &Path, expect: impl Fn(Expect, Expect) -> Expect) {
     let (c, cxx) = programs();
-    let lib = support::library();
     let failures: Vec<String> = SCENARIOS
         .iter()
-        .filter_map(|&(prog, scenario, expect)| {
+        .filter_map(|&(prog, scenario, normal, hardened)| {
             let p = if prog == "misuse" { &c } else { &cxx };
-            check(&lib, p, scenario, expect)
+            check(lib, p, scenario, expect(normal, hardened))
         })
         .collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}: {}",
+        lib.display(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn each_misuse_has_the_expected_outcome() {
+    run_suite(&support::library(), |normal, _| normal);
+}
+
+#[test]
+fn the_hardened_build_catches_every_misuse() {
+    run_suite(&support::hardened_library(), |_, hardened| hardened);
 }

@@ -1,38 +1,44 @@
 //! Real programs under `LD_PRELOAD`, their output compared with a plain run:
 //! python3 (dicts, strings, threads), sqlite3 (thousands of inserts and
 //! queries), git (init, commits, log), gcc (compiling a C file) and sort (a
-//! million lines). Missing tools are installed with apt-get when we are root;
-//! otherwise the test fails and says what to install.
+//! million lines), each also under the hardened build (which must find no
+//! misuse in them). Missing tools are installed with apt-get when we are
+//! root; otherwise the test fails and says what to install.
 
 mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Runs `prepare(cmd)` twice, plainly and with the library preloaded, and
-/// checks both succeed with the same standard output.
+/// Runs `prepare(cmd)` plainly, with the library preloaded and with the
+/// hardened build preloaded, and checks all succeed with the same standard
+/// output.
 fn same_output(what: &str, prepare: impl Fn(&mut Command)) -> Vec<u8> {
-    let run = |preload: bool| -> Output {
+    let run = |preload: Option<&Path>| -> Output {
         let mut c = Command::new("true");
         prepare(&mut c);
-        if preload {
-            c.env("LD_PRELOAD", support::library());
-        } else {
-            c.env_remove("LD_PRELOAD");
-        }
+        match preload {
+            Some(lib) => c.env("LD_PRELOAD", lib),
+            None => c.env_remove("LD_PRELOAD"),
+        };
         support::check(&mut c)
     };
-    let plain = run(false);
-    let ours = run(true);
+    let plain = run(None);
     assert!(!plain.stdout.is_empty(), "{what}: no output to compare");
-    assert!(
-        plain.stdout == ours.stdout,
-        "{what}: output differs under oxmalloc\n--- plain\n{}\n--- oxmalloc\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&plain.stdout),
-        String::from_utf8_lossy(&ours.stdout),
-        String::from_utf8_lossy(&ours.stderr)
-    );
-    ours.stdout
+    let mut ours = Vec::new();
+    for lib in [support::library(), support::hardened_library()] {
+        let out = run(Some(&lib));
+        assert!(
+            plain.stdout == out.stdout,
+            "{what}: output differs under {}\n--- plain\n{}\n--- oxmalloc\n{}\n--- stderr\n{}",
+            lib.display(),
+            String::from_utf8_lossy(&plain.stdout),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ours = out.stdout;
+    }
+    ours
 }
 
 /// A command for `program` with `args`, replacing the placeholder.

@@ -525,6 +525,7 @@ impl Heap {
     /// `p` is a live allocation of this heap made with `layout`.
     #[inline]
     pub(crate) unsafe fn dealloc_raw(&self, p: *mut u8, layout: Layout) {
+        crate::hardened::check_size("dealloc", p, layout.size(), layout.align());
         let c = size_class::class_for(layout.size(), layout.align());
         if c == 0 {
             // SAFETY: a live large allocation (caller).
@@ -614,6 +615,7 @@ pub(crate) fn alloc_in(h: &'static HeapCore, size: usize, align: usize) -> *mut 
 /// # Safety
 /// `p` is a live object of class `c` of `h`.
 pub(crate) unsafe fn free_small(h: &'static HeapCore, p: *mut u8, c: usize) {
+    crate::hardened::taken_back(p, c);
     let tc = thread_cache::heap_cache(h.slot());
     // SAFETY: the calling thread's cache of `h` (or the sentinel); `p` is a
     // live object of class `c` of `h` (caller).

@@ -95,7 +95,7 @@ impl CentralFreeList {
             // at least one available object.
             unsafe {
                 while n < out.len() {
-                    let Some(obj) = take_object(&mut *s, &info) else {
+                    let Some(obj) = take_object(&mut *s, c, &info) else {
                         break;
                     };
                     out[n] = obj;
@@ -140,7 +140,7 @@ impl CentralFreeList {
             // least a word long.
             unsafe {
                 if let Some(g) = groups[..n].iter_mut().find(|g| g.span == s) {
-                    (*obj).next = g.head;
+                    FreeObject::link(obj, g.head);
                     g.head = obj;
                     g.count += 1;
                     continue;
@@ -149,7 +149,7 @@ impl CentralFreeList {
                     self.splice(c, &groups, source);
                     n = 0;
                 }
-                (*obj).next = ptr::null_mut();
+                FreeObject::link(obj, ptr::null_mut());
             }
             groups[n] = Group {
                 span: s,
@@ -185,7 +185,7 @@ impl CentralFreeList {
                 if !has_object(&*s, &info) {
                     g.nonempty.push(s);
                 }
-                (*grp.tail).next = (*s).objects;
+                FreeObject::link(grp.tail, (*s).objects);
                 (*s).objects = grp.head;
                 (*s).allocated -= grp.count as u32;
                 g.free_objects += grp.count;
@@ -292,20 +292,23 @@ fn has_object(s: &Span, info: &ClassInfo) -> bool {
     !s.objects.is_null() || s.carve + info.size <= s.end_addr()
 }
 
-/// One object out of span `s`: a returned one, else the next uncarved one.
+/// One object out of span `s` of class `c`: a returned one, else the next
+/// uncarved one.
 ///
 /// # Safety
-/// `s` is a span of the class `info` describes, under the central lock.
+/// `s` is a span of class `c` (which `info` describes), under the central
+/// lock.
 #[inline]
-unsafe fn take_object(s: &mut Span, info: &ClassInfo) -> Option<*mut FreeObject> {
+unsafe fn take_object(s: &mut Span, c: usize, info: &ClassInfo) -> Option<*mut FreeObject> {
     let obj = if !s.objects.is_null() {
         let o = s.objects;
         // SAFETY: a returned object holds the link to the next one.
-        s.objects = unsafe { (*o).next };
+        s.objects = unsafe { FreeObject::next(o, c) };
         o
     } else if s.carve + info.size <= s.end_addr() {
         let o = s.carve as *mut FreeObject;
         s.carve += info.size;
+        crate::hardened::carved(o, c);
         o
     } else {
         return None;

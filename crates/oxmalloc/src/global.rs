@@ -10,7 +10,7 @@
 use crate::heap::{self, global, HeapCore};
 use crate::os;
 use crate::pagemap::PAGEMAP;
-use crate::size_class::{self, class_size, CLASSES, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE};
+use crate::size_class::{self, class_size, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{Span, SpanState};
 use crate::thread_cache;
 use core::alloc::{GlobalAlloc, Layout};
@@ -41,7 +41,8 @@ unsafe impl GlobalAlloc for OxMalloc {
     /// cost), so that objects of heaps bound to regions, which may be freed
     /// here too, go back to their own heap.
     #[inline(always)]
-    unsafe fn dealloc(&self, p: *mut u8, _layout: Layout) {
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        crate::hardened::check_size("dealloc", p, layout.size(), layout.align());
         // SAFETY: a live allocation of oxmalloc's (caller).
         unsafe { free(p) }
     }
@@ -70,7 +71,8 @@ unsafe impl allocator_api2::alloc::Allocator for OxMalloc {
     }
 
     #[inline]
-    unsafe fn deallocate(&self, p: ptr::NonNull<u8>, _layout: Layout) {
+    unsafe fn deallocate(&self, p: ptr::NonNull<u8>, layout: Layout) {
+        crate::hardened::check_size("deallocate", p.as_ptr(), layout.size(), layout.align());
         // SAFETY: a live allocation of oxmalloc's (caller).
         unsafe { free(p.as_ptr()) }
     }
@@ -290,6 +292,7 @@ extern "C" fn alloc_large_or_fail(size: usize, align: usize, on_fail: OnFail) ->
 /// `p` is a live object of class `c` of the global heap.
 #[inline(always)]
 pub(crate) unsafe fn dealloc_small(p: *mut u8, c: usize) {
+    crate::hardened::taken_back(p, c);
     // SAFETY: forwarded from the caller; the calling thread's own cache (or
     // the sentinel, which refuses).
     if !unsafe { (*thread_cache::global_cache()).push(p, c) } {
@@ -386,7 +389,7 @@ pub(crate) fn usable_size(p: *const u8) -> Option<usize> {
     match lookup(p)? {
         // SAFETY: `lookup` returns valid span records (never unmapped).
         (0, s) => Some(unsafe { usable_of(0, s) }),
-        (c, _) => Some(CLASSES[c].size),
+        (c, _) => Some(size_class::usable_size(c)),
     }
 }
 
@@ -396,12 +399,12 @@ pub(crate) fn usable_size(p: *const u8) -> Option<usize> {
 /// `s` is a valid span record when `c == 0`.
 pub(crate) unsafe fn usable_of(c: usize, s: *mut Span) -> usize {
     if c != 0 {
-        return class_size(c);
+        return size_class::usable_size(c);
     }
     // SAFETY: valid (caller).
     let sp = unsafe { &*s };
     if sp.class != 0 {
-        class_size(sp.class as usize)
+        size_class::usable_size(sp.class as usize)
     } else {
         sp.bytes()
     }
@@ -585,6 +588,22 @@ pub mod raw {
     /// `p` is null or a live allocation of oxmalloc's.
     #[inline(always)]
     pub unsafe fn free(p: *mut u8) {
+        // SAFETY: forwarded.
+        unsafe { super::free(p) }
+    }
+
+    /// A sized free (`free_sized`, sized `operator delete`): `free(p)`;
+    /// the hardened build first checks that `p` is a block of `size` bytes
+    /// aligned to `align` (0 or 1: any), and stops the program naming `op`
+    /// when it is not.
+    ///
+    /// # Safety
+    /// As for [`free`].
+    #[inline(always)]
+    pub unsafe fn free_sized(op: &'static str, p: *mut u8, size: usize, align: usize) {
+        if !p.is_null() {
+            crate::hardened::check_size(op, p, size, align);
+        }
         // SAFETY: forwarded.
         unsafe { super::free(p) }
     }

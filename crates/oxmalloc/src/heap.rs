@@ -326,7 +326,10 @@ impl HeapCore {
     /// or a call re-entered while its cache was being set up).
     pub(crate) fn alloc_uncached(&self, c: usize) -> *mut u8 {
         let mut o = [ptr::null_mut()];
-        self.fetch(c, &mut o);
+        if self.fetch(c, &mut o) == 0 {
+            return ptr::null_mut();
+        }
+        crate::hardened::handed_out(o[0].cast(), c);
         o[0].cast()
     }
 

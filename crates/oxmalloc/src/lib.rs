@@ -78,6 +78,7 @@ mod extension;
 mod file_sys_allocator;
 mod fork;
 mod global;
+mod hardened;
 mod heap;
 mod meta;
 #[doc(hidden)]

@@ -196,6 +196,13 @@ pub fn class_of(size: usize) -> usize {
 /// page boundaries.
 #[inline(always)]
 pub fn class_for(size: usize, align: usize) -> usize {
+    // The hardened build keeps a canary in each object's last word, after
+    // at least one byte of the program's (so that an object holds a free
+    // list's link and its canary apart).
+    let size = match crate::hardened::CANARY {
+        0 => size,
+        canary => size.max(1).saturating_add(canary),
+    };
     if align <= 8 {
         // Every class is a multiple of 8 (and size 0 maps to the smallest).
         return class_of(size);
@@ -227,8 +234,15 @@ fn class_for_aligned(size: usize, align: usize) -> usize {
 pub fn allocation_size(size: usize, align: usize) -> Option<usize> {
     match class_for(size, align) {
         0 => size.max(1).checked_next_multiple_of(PAGE_SIZE),
-        c => Some(class_size(c)),
+        c => Some(usable_size(c)),
     }
+}
+
+/// The bytes of an object of class `c` (non-zero) the program may use: its
+/// size, less the hardened build's canary.
+#[inline(always)]
+pub fn usable_size(c: usize) -> usize {
+    CLASSES[c].size - crate::hardened::CANARY
 }
 
 /// The object size of class `c` (non-zero).
@@ -276,6 +290,20 @@ pub unsafe fn is_object_offset(c: usize, offset: usize) -> bool {
     // SAFETY: `c < NUM_CLASSES` (caller).
     let d = unsafe { *DIVISORS.get_unchecked(c) };
     (offset as u64).wrapping_mul(d) < d
+}
+
+/// The index of the object at `offset` (below 2^32) in a span of class `c`:
+/// `offset / size` with one multiplication (the same constant gives the
+/// quotient as the high half of the product, by the same paper).
+///
+/// # Safety
+/// `c < NUM_CLASSES`, `c != 0`.
+#[cfg(feature = "hardened")]
+#[inline(always)]
+pub unsafe fn object_index(c: usize, offset: usize) -> usize {
+    // SAFETY: `c < NUM_CLASSES` (caller).
+    let d = unsafe { *DIVISORS.get_unchecked(c) };
+    ((d as u128 * offset as u128) >> 64) as usize
 }
 
 /// Worst-case internal waste of class `c`, in per-mille of the object size:

@@ -20,11 +20,45 @@ pub enum SpanState {
     Released,
 }
 
-/// A free small object, linked through its first word.
+/// A free small object, linked through its first word (encoded in the
+/// hardened build: use [`FreeObject::next`] and [`FreeObject::link`]).
 #[repr(C)]
 pub struct FreeObject {
-    /// The next free object, or null.
-    pub next: *mut FreeObject,
+    next: *mut FreeObject,
+}
+
+impl FreeObject {
+    /// The object after free object `o` (of class `c`) in its list.
+    ///
+    /// # Safety
+    /// `o` is a free object whose link was set with [`FreeObject::link`].
+    #[inline(always)]
+    pub unsafe fn next(o: *mut FreeObject, c: usize) -> *mut FreeObject {
+        // SAFETY: forwarded from the caller.
+        crate::hardened::decode(o, unsafe { (*o).next }, c)
+    }
+
+    /// [`FreeObject::next`] of an object already checked to be a free
+    /// object of its list (`hardened::handed_out`): the link is decoded, not
+    /// checked again.
+    ///
+    /// # Safety
+    /// As for [`FreeObject::next`].
+    #[inline(always)]
+    pub unsafe fn next_checked_before(o: *mut FreeObject) -> *mut FreeObject {
+        // SAFETY: forwarded from the caller.
+        crate::hardened::unmask(o, unsafe { (*o).next })
+    }
+
+    /// Links free object `o` to `next` (or null).
+    ///
+    /// # Safety
+    /// `o` is a free object, at least a word long, ours to write.
+    #[inline(always)]
+    pub unsafe fn link(o: *mut FreeObject, next: *mut FreeObject) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (*o).next = crate::hardened::encode(o, next) };
+    }
 }
 
 /// A run of pages.
@@ -59,7 +93,15 @@ pub struct Span {
     /// Free spans: the page heap's release epoch when the newest of its pages
     /// was freed (for time-based release).
     pub freed_epoch: u32,
+    /// Hardened build, small-object spans: a bit per object, set while it is
+    /// handed out.
+    #[cfg(feature = "hardened")]
+    pub marks: [core::sync::atomic::AtomicU64; MAX_OBJECTS / 64],
 }
+
+/// The most objects a small-object span holds (8-byte objects in one page).
+#[cfg(feature = "hardened")]
+pub const MAX_OBJECTS: usize = PAGE_SIZE / 8;
 
 impl Span {
     /// First byte.
@@ -106,6 +148,8 @@ pub fn new_span(start: usize, npages: usize, region: u16, state: SpanState) -> O
             zeroed: false,
             pinned: false,
             freed_epoch: 0,
+            #[cfg(feature = "hardened")]
+            marks: [const { core::sync::atomic::AtomicU64::new(0) }; MAX_OBJECTS / 64],
         })
     };
     Some(p)

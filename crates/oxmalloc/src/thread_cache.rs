@@ -27,6 +27,7 @@
 //! later calls of that thread (other destructors freeing memory) go straight
 //! to the heaps, never rebuilding a cache.
 
+use crate::hardened;
 use crate::heap::{self, CacheLink, HeapCore, MAX_HEAPS};
 use crate::meta::Pool;
 use crate::os::{KeepErrno, ThreadExitKey};
@@ -169,8 +170,10 @@ impl ThreadCache {
         if h.is_null() {
             return h.cast();
         }
+        // (The hardened build checks the object before following its link.)
+        hardened::handed_out(h.cast(), c);
         // SAFETY: a cached object holds the link to the next one.
-        l.head = unsafe { (*h).next };
+        l.head = unsafe { FreeObject::next_checked_before(h) };
         let n = l.length.load(Ordering::Relaxed) - 1;
         l.length.store(n, Ordering::Relaxed);
         if n < l.low_water {
@@ -197,7 +200,7 @@ impl ThreadCache {
         }
         let o = p.cast::<FreeObject>();
         // SAFETY: the object is free and at least a word long.
-        unsafe { (*o).next = l.head };
+        unsafe { FreeObject::link(o, l.head) };
         l.head = o;
         l.length.store(n + 1, Ordering::Relaxed);
         true
@@ -263,7 +266,7 @@ impl ThreadCache {
         let l = &mut self.lists[c];
         for &o in objs[1..n].iter().rev() {
             // SAFETY: a free object of class `c`, ours now.
-            unsafe { (*o).next = l.head };
+            unsafe { FreeObject::link(o, l.head) };
             l.head = o;
         }
         l.length.store(
@@ -271,6 +274,7 @@ impl ThreadCache {
             Ordering::Relaxed,
         );
         let first = objs[0];
+        hardened::handed_out(first.cast(), c);
         let m = self.lists[c].max_length as usize;
         let grow = if m < batch {
             1
@@ -329,7 +333,7 @@ impl ThreadCache {
             for o in &mut objs[..k] {
                 *o = l.head;
                 // SAFETY: the list holds at least `left` linked objects.
-                l.head = unsafe { (*l.head).next };
+                l.head = unsafe { FreeObject::next(l.head, c) };
             }
             // SAFETY: `k` free objects of class `c`, off the list.
             unsafe { heap.give(c, &objs[..k]) };

@@ -67,6 +67,12 @@ static void churn(size_t n) {
 static char big_static[1 << 20] __attribute__((aligned(4096)));
 
 static void clean(void) {
+    /* Zero-byte blocks, several at once (the hardened build gives them room
+     * for a free list's link and a canary). */
+    void *zero[64];
+    for (int i = 0; i < 64; i++) zero[i] = malloc(0);
+    for (int i = 0; i < 64; i++) free(zero[i]);
+    for (int i = 0; i < 64; i++) free(malloc(0));
     void *small[100];
     for (int i = 0; i < 100; i++) {
         small[i] = malloc((size_t)i * 7 + 1);

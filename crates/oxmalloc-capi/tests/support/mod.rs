@@ -23,6 +23,12 @@ pub fn library() -> PathBuf {
     built("deps/liboxmalloc.so")
 }
 
+/// `liboxmalloc-hardened.so`, which release builds of the library build on
+/// the side (same rule as [`library`]).
+pub fn hardened_library() -> PathBuf {
+    built("deps/liboxmalloc-hardened.so")
+}
+
 /// `liboxmalloc.a` (same rule as [`library`]).
 pub fn static_library() -> PathBuf {
     built("deps/liboxmalloc.a")
