@@ -1,0 +1,75 @@
+//! Allocation/free pairs through the global allocator (oxmalloc) in one of
+//! two modes, for instruction counts under callgrind:
+//!
+//! ```text
+//! oxmalloc-dlopen-pairs linked SIZE N       the loop linked into this executable
+//! oxmalloc-dlopen-pairs dlopen LIB SIZE N   the same loop in LIB (the cdylib), loaded with dlopen
+//! ```
+//!
+//! Instructions per pair = (Ir(N2) − Ir(N1)) / (N2 − N1), which cancels
+//! start-up, loading and the allocator's first-call set-up:
+//!
+//! ```text
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/oxmalloc-dlopen-pairs dlopen target/release/liboxmalloc_dlopen_test.so 16 100000
+//! ```
+
+use std::ffi::{CStr, CString};
+use std::process::ExitCode;
+
+type PairsFn = extern "C" fn(usize, u64);
+
+/// Loads `lib` (`RTLD_NOW | RTLD_LOCAL`) and runs its pair loop.
+fn dlopen_pairs(lib: &str, size: usize, n: u64) -> Result<(), String> {
+    let path = CString::new(lib).map_err(|_| format!("{lib:?} holds a NUL byte"))?;
+    // SAFETY: a valid C string; the library's constructors are Rust's and
+    // oxmalloc's, which do not depend on the host.
+    let h = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if h.is_null() {
+        // SAFETY: dlerror returns null or a C string valid until the next
+        // dl call.
+        let e = unsafe { libc::dlerror() };
+        let why = if e.is_null() {
+            "unknown error".into()
+        } else {
+            // SAFETY: non-null, NUL-terminated (above).
+            unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned()
+        };
+        return Err(format!("dlopen {lib}: {why}"));
+    }
+    // SAFETY: `h` is a live handle; the name is a C string.
+    let f = unsafe { libc::dlsym(h, c"oxmalloc_dlopen_test_pairs".as_ptr()) };
+    if f.is_null() {
+        return Err(format!("{lib} has no oxmalloc_dlopen_test_pairs"));
+    }
+    // SAFETY: the symbol is the library's `extern "C" fn(usize, u64)`.
+    let f: PairsFn = unsafe { std::mem::transmute::<*mut libc::c_void, PairsFn>(f) };
+    f(size, n);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |i: usize| args.get(i).and_then(|s| s.parse::<u64>().ok());
+    let result = match (args.first().map(String::as_str), args.len()) {
+        (Some("linked"), 3) => match (number(1), number(2)) {
+            (Some(size), Some(n)) if size > 0 => {
+                oxmalloc_dlopen_test::pairs(size as usize, n);
+                Ok(())
+            }
+            _ => Err("SIZE (non-zero) and N must be numbers".into()),
+        },
+        (Some("dlopen"), 4) => match (number(2), number(3)) {
+            (Some(size), Some(n)) if size > 0 => dlopen_pairs(&args[1], size as usize, n),
+            _ => Err("SIZE (non-zero) and N must be numbers".into()),
+        },
+        _ => Err("usage: oxmalloc-dlopen-pairs linked SIZE N | dlopen LIB SIZE N".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oxmalloc-dlopen-pairs: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
