@@ -7,7 +7,7 @@
 #[path = "../../oxmalloc-capi/tests/support/mod.rs"]
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The cdylib, built with this test (the package's library is a dependency
@@ -110,16 +110,19 @@ fn static_tls_stays_small() {
 const N1: u64 = 100_000;
 const N2: u64 = 200_000;
 
-/// Instructions of `oxmalloc-dlopen-pairs ARGS... 16 N` under callgrind.
-fn instructions(args: &[&str], n: u64) -> u64 {
-    let out = support::check(
-        Command::new("valgrind")
-            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
-            .arg(env!("CARGO_BIN_EXE_oxmalloc-dlopen-pairs"))
-            .args(args)
-            .args(["16", &n.to_string()])
-            .env_remove("LD_PRELOAD"),
-    );
+/// Instructions of `oxmalloc-dlopen-pairs ARGS... 16 N` under callgrind,
+/// with `preload` in `LD_PRELOAD`.
+fn instructions(args: &[&str], preload: Option<&Path>, n: u64) -> u64 {
+    let mut cmd = Command::new("valgrind");
+    cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .arg(env!("CARGO_BIN_EXE_oxmalloc-dlopen-pairs"))
+        .args(args)
+        .args(["16", &n.to_string()])
+        .env_remove("LD_PRELOAD");
+    if let Some(p) = preload {
+        cmd.env("LD_PRELOAD", p);
+    }
+    let out = support::check(&mut cmd);
     let err = String::from_utf8_lossy(&out.stderr);
     err.lines()
         .find_map(|l| l.split_once("Collected :"))
@@ -127,24 +130,47 @@ fn instructions(args: &[&str], n: u64) -> u64 {
         .unwrap_or_else(|| panic!("no instruction count in valgrind's output: {err}"))
 }
 
-fn per_pair(args: &[&str]) -> f64 {
-    (instructions(args, N2) - instructions(args, N1)) as f64 / (N2 - N1) as f64
+/// Instructions per pair: (Ir(N2) − Ir(N1)) / (N2 − N1) cancels start-up,
+/// loading and first-call set-up.
+fn per_pair(args: &[&str], preload: Option<&Path>) -> f64 {
+    let (i1, i2) = (
+        instructions(args, preload, N1),
+        instructions(args, preload, N2),
+    );
+    (i2 - i1) as f64 / (N2 - N1) as f64
 }
 
-/// The initial-exec TLS access works in a library loaded late: the pair of
-/// `alloc` and `dealloc` through the global allocator costs what it costs
-/// linked into an executable (where the linker turns the access into
-/// local-exec), not a `__tls_get_addr` call more.
+/// The initial-exec TLS access works in a library loaded late: a pair of
+/// `alloc` and `dealloc` through the global allocator of the cdylib costs
+/// what it costs linked into an executable (where the linker turns the
+/// access into local-exec), and C's `malloc` and `free` of
+/// `liboxmalloc.so` cost the same loaded with `dlopen` as preloaded: not a
+/// `__tls_get_addr` call more.
 #[test]
 fn fast_path_costs_the_same_when_loaded_late() {
     support::ensure_tool("valgrind", "valgrind");
     let lib = cdylib();
-    let linked = per_pair(&["linked"]);
-    let late = per_pair(&["dlopen", lib.to_str().expect("UTF-8 path")]);
-    eprintln!("instructions per 16-byte pair: linked {linked:.1}, dlopen {late:.1}");
-    assert!(linked < 150.0, "linked: {linked:.1} instructions per pair");
+    let liboxmalloc = support::library();
+    let path = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
+    let linked = per_pair(&["linked"], None);
+    let late = per_pair(&["dlopen", &path(&lib)], None);
+    let preloaded = per_pair(&["c-default"], Some(&liboxmalloc));
+    let c_late = per_pair(&["c-dlopen", &path(&liboxmalloc)], None);
+    eprintln!(
+        "instructions per 16-byte pair: Rust global allocator linked {linked:.1}, \
+         in a cdylib loaded with dlopen {late:.1}; C malloc/free of liboxmalloc.so \
+         preloaded {preloaded:.1}, loaded with dlopen {c_late:.1}"
+    );
+    for (what, v) in [("linked", linked), ("preloaded", preloaded)] {
+        assert!(v < 150.0, "{what}: {v:.1} instructions per pair");
+    }
     assert!(
         (late - linked).abs() <= 2.0,
-        "dlopen: {late:.1} instructions per pair, linked: {linked:.1}"
+        "cdylib loaded with dlopen: {late:.1} instructions per pair, linked: {linked:.1}"
+    );
+    assert!(
+        (c_late - preloaded).abs() <= 2.0,
+        "liboxmalloc.so loaded with dlopen: {c_late:.1} instructions per pair, \
+         preloaded: {preloaded:.1}"
     );
 }

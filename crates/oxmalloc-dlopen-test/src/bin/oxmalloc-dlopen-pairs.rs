@@ -1,9 +1,13 @@
-//! Allocation/free pairs through the global allocator (oxmalloc) in one of
-//! two modes, for instruction counts under callgrind:
+//! Allocation/free pairs of oxmalloc's, loaded in different ways, for
+//! instruction counts under callgrind:
 //!
 //! ```text
-//! oxmalloc-dlopen-pairs linked SIZE N       the loop linked into this executable
-//! oxmalloc-dlopen-pairs dlopen LIB SIZE N   the same loop in LIB (the cdylib), loaded with dlopen
+//! oxmalloc-dlopen-pairs linked SIZE N        Rust's global allocator: the loop linked into this executable
+//! oxmalloc-dlopen-pairs dlopen LIB SIZE N    the same loop in LIB (this crate's cdylib), loaded with dlopen
+//! oxmalloc-dlopen-pairs c-default SIZE N     C malloc and free as the program sees them (run it with
+//!                                            LD_PRELOAD=liboxmalloc.so), called through pointers
+//! oxmalloc-dlopen-pairs c-dlopen LIB SIZE N  the same loop on LIB's malloc and free (LIB = liboxmalloc.so,
+//!                                            loaded with dlopen)
 //! ```
 //!
 //! Instructions per pair = (Ir(N2) − Ir(N1)) / (N2 − N1), which cancels
@@ -15,12 +19,15 @@
 //! ```
 
 use std::ffi::{CStr, CString};
+use std::hint::black_box;
 use std::process::ExitCode;
 
 type PairsFn = extern "C" fn(usize, u64);
+type MallocFn = unsafe extern "C" fn(usize) -> *mut libc::c_void;
+type FreeFn = unsafe extern "C" fn(*mut libc::c_void);
 
-/// Loads `lib` (`RTLD_NOW | RTLD_LOCAL`) and runs its pair loop.
-fn dlopen_pairs(lib: &str, size: usize, n: u64) -> Result<(), String> {
+/// Loads `lib` (`RTLD_NOW | RTLD_LOCAL`).
+fn load(lib: &str) -> Result<*mut libc::c_void, String> {
     let path = CString::new(lib).map_err(|_| format!("{lib:?} holds a NUL byte"))?;
     // SAFETY: a valid C string; the library's constructors are Rust's and
     // oxmalloc's, which do not depend on the host.
@@ -37,14 +44,49 @@ fn dlopen_pairs(lib: &str, size: usize, n: u64) -> Result<(), String> {
         };
         return Err(format!("dlopen {lib}: {why}"));
     }
-    // SAFETY: `h` is a live handle; the name is a C string.
-    let f = unsafe { libc::dlsym(h, c"oxmalloc_dlopen_test_pairs".as_ptr()) };
+    Ok(h)
+}
+
+/// The address of `name` in `h` (a handle, or `RTLD_DEFAULT`).
+fn symbol(h: *mut libc::c_void, name: &CStr) -> Result<*mut libc::c_void, String> {
+    // SAFETY: `h` is a live handle or RTLD_DEFAULT; the name is a C string.
+    let f = unsafe { libc::dlsym(h, name.as_ptr()) };
     if f.is_null() {
-        return Err(format!("{lib} has no oxmalloc_dlopen_test_pairs"));
+        Err(format!("no symbol {name:?}"))
+    } else {
+        Ok(f)
     }
+}
+
+/// Runs the pair loop of `lib`, this crate's cdylib.
+fn dlopen_pairs(lib: &str, size: usize, n: u64) -> Result<(), String> {
+    let f = symbol(load(lib)?, c"oxmalloc_dlopen_test_pairs")?;
     // SAFETY: the symbol is the library's `extern "C" fn(usize, u64)`.
     let f: PairsFn = unsafe { std::mem::transmute::<*mut libc::c_void, PairsFn>(f) };
     f(size, n);
+    Ok(())
+}
+
+/// `n` times `free(malloc(size))` with the `malloc` and `free` of `h`.
+fn c_pairs(h: *mut libc::c_void, size: usize, n: u64) -> Result<(), String> {
+    let (m, f) = (symbol(h, c"malloc")?, symbol(h, c"free")?);
+    // SAFETY: C's malloc and free have these signatures.
+    let (m, f) = unsafe {
+        (
+            std::mem::transmute::<*mut libc::c_void, MallocFn>(m),
+            std::mem::transmute::<*mut libc::c_void, FreeFn>(f),
+        )
+    };
+    for _ in 0..n {
+        // SAFETY: a block of this malloc goes back to its free.
+        unsafe {
+            let p = m(black_box(size));
+            if p.is_null() {
+                return Err("malloc failed".into());
+            }
+            f(black_box(p));
+        }
+    }
     Ok(())
 }
 
@@ -63,7 +105,19 @@ fn main() -> ExitCode {
             (Some(size), Some(n)) if size > 0 => dlopen_pairs(&args[1], size as usize, n),
             _ => Err("SIZE (non-zero) and N must be numbers".into()),
         },
-        _ => Err("usage: oxmalloc-dlopen-pairs linked SIZE N | dlopen LIB SIZE N".into()),
+        (Some("c-default"), 3) => match (number(1), number(2)) {
+            (Some(size), Some(n)) => c_pairs(libc::RTLD_DEFAULT, size as usize, n),
+            _ => Err("SIZE and N must be numbers".into()),
+        },
+        (Some("c-dlopen"), 4) => match (number(2), number(3)) {
+            (Some(size), Some(n)) => load(&args[1]).and_then(|h| c_pairs(h, size as usize, n)),
+            _ => Err("SIZE and N must be numbers".into()),
+        },
+        _ => Err(
+            "usage: oxmalloc-dlopen-pairs linked SIZE N | dlopen LIB SIZE N | \
+                  c-default SIZE N | c-dlopen LIB SIZE N"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
