@@ -178,11 +178,23 @@ fn installed_by_cargo_alone_it_says_how_to_get_the_library() {
     let dir = scratch("lonely");
     let exe = dir.join("oxmalloc");
     std::fs::copy(env!("CARGO_BIN_EXE_oxmalloc"), &exe).unwrap();
-    let out = Command::new(&exe)
-        .args(["run", "true"])
-        .env_remove("OXMALLOC_LIB")
-        .output()
-        .unwrap();
+    // A child another test forks meanwhile may hold the copy's descriptor
+    // open for an instant (until it execs): "Text file busy".
+    let out = (0..50)
+        .find_map(|_| {
+            match Command::new(&exe)
+                .args(["run", "true"])
+                .env_remove("OXMALLOC_LIB")
+                .output()
+            {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    None
+                }
+                r => Some(r.unwrap()),
+            }
+        })
+        .expect("the copy stays busy");
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("liboxmalloc.so not found"), "{err}");
