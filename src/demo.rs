@@ -177,7 +177,14 @@ fn print_summary() {
             "spans in use / free",
             format!("{:>10} / {}", s.spans_in_use, s.free_spans),
         ),
-        ("metadata", format!("{:>10.2} MiB", mib(s.metadata_bytes))),
+        (
+            "metadata written / mapped",
+            format!(
+                "{:>10.2} MiB / {:.2} MiB",
+                mib(s.metadata_bytes),
+                mib(s.metadata_mapped_bytes)
+            ),
+        ),
     ];
     for (k, v) in rows {
         println!("{k:<32}{v}");

@@ -1,5 +1,8 @@
-//! Gives `liboxmalloc.so` its soname, `liboxmalloc.so.0`, and lays out the
-//! build tree as an installed library would be:
+//! Gives `liboxmalloc.so` its soname, `liboxmalloc.so.0`, links it with
+//! `-z nodelete` (`dlclose` never unmaps it: threads that used a library
+//! loaded with `dlopen` run its thread-exit hook when they end, and blocks it
+//! handed out may still be freed), and lays out the build tree as an
+//! installed library would be:
 //!
 //! - `target/<profile>/deps/liboxmalloc.so.0`, a link to the library, which
 //!   is the name programs linked with `-loxmalloc` ask the loader for;
@@ -31,6 +34,7 @@ fn main() {
     let hardened = env::var_os("CARGO_FEATURE_HARDENED").is_some();
     let soname = if hardened { HARDENED_SONAME } else { SONAME };
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
     // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.

@@ -334,9 +334,11 @@ void MallocExtension_GetStats(char *buffer, int buffer_length);
  * tcmalloc.max_total_thread_cache_bytes (w), tcmalloc.heap_limit_mb (w),
  * tcmalloc.aggressive_memory_decommit (w) -- and oxmalloc's own:
  * oxmalloc.thread_cache_count, oxmalloc.min_per_thread_cache_bytes (w),
- * oxmalloc.metadata_bytes, oxmalloc.region_count, oxmalloc.injected_bytes,
+ * oxmalloc.metadata_bytes (written), oxmalloc.metadata_mapped_bytes,
+ * oxmalloc.region_count, oxmalloc.injected_bytes,
  * oxmalloc.injected_in_use_bytes, oxmalloc.total_released_bytes,
- * oxmalloc.release_rate_milli (w). Return 1 on success, 0 for an unknown
+ * oxmalloc.release_rate_milli (w), oxmalloc.peak_heap_size,
+ * oxmalloc.peak_in_use_bytes. Return 1 on success, 0 for an unknown
  * (or, to set, read-only) name. */
 int MallocExtension_GetNumericProperty(const char *property, size_t *value);
 int MallocExtension_SetNumericProperty(const char *property, size_t value);

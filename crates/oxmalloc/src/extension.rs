@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `generic.current_allocated_bytes` | | bytes in objects the program holds |
 //! | `generic.heap_size` | | bytes obtained from regions and system allocators |
-//! | `generic.total_physical_bytes` | | heap less released bytes, plus metadata |
+//! | `generic.total_physical_bytes` | | heap less released bytes, plus metadata written |
 //! | `tcmalloc.pageheap_free_bytes` | | free page-heap bytes backed by memory |
 //! | `tcmalloc.pageheap_unmapped_bytes` | | free page-heap bytes released to the OS |
 //! | `tcmalloc.pageheap_committed_bytes` | | heap less released bytes |
@@ -30,7 +30,8 @@
 //! | `tcmalloc.aggressive_memory_decommit` | yes | 1: release every free span at once |
 //! | `oxmalloc.thread_cache_count` | | threads with a cache |
 //! | `oxmalloc.min_per_thread_cache_bytes` | yes | floor of one thread's budget |
-//! | `oxmalloc.metadata_bytes` | | metadata mapped from the OS |
+//! | `oxmalloc.metadata_bytes` | | metadata written (whole pages): what it costs in memory |
+//! | `oxmalloc.metadata_mapped_bytes` | | metadata mapped from the OS, written or not |
 //! | `oxmalloc.region_count` | | regions (system allocators and injected) |
 //! | `oxmalloc.injected_bytes` | | bytes of injected regions |
 //! | `oxmalloc.injected_in_use_bytes` | | bytes of injected regions in spans in use |
@@ -89,6 +90,7 @@ pub fn numeric_property(name: &str) -> Option<usize> {
         "tcmalloc.heap_limit_mb" => s.heap_limit_bytes >> 20,
         "tcmalloc.aggressive_memory_decommit" => global().settings.aggressive() as usize,
         "oxmalloc.metadata_bytes" => s.metadata_bytes,
+        "oxmalloc.metadata_mapped_bytes" => s.metadata_mapped_bytes,
         "oxmalloc.region_count" => regions,
         "oxmalloc.injected_bytes" => injected,
         "oxmalloc.injected_in_use_bytes" => injected_in_use,

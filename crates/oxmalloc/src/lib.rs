@@ -120,7 +120,7 @@ pub use region::{
 pub use release::{Release, ReleaseHook, ReleaseOutcome};
 pub use report::{write_json, write_json_string, write_report};
 pub use stats::{
-    class_stats, for_each_region, mark_thread_idle, region_info, release_free_memory,
-    release_to_system, stats, thread_cache_size, ClassStats, Stats,
+    class_stats, for_each_metadata_mapping, for_each_region, mark_thread_idle, region_info,
+    release_free_memory, release_to_system, stats, thread_cache_size, ClassStats, Stats,
 };
 pub use sys_allocator::{MmapSysAllocator, SysAllocator};

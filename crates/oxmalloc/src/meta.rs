@@ -5,51 +5,175 @@
 //! region and never through the global allocator. Records of one type are
 //! recycled through a free list ([`Pool`]), so metadata does not grow with
 //! churn, only with the peak number of live records.
+//!
+//! Two figures: the bytes *mapped*, and the bytes *touched* — the pages the
+//! arena's users wrote, which is what metadata costs in memory. Touched
+//! counts each 1 MiB chunk up to its bump high-water mark (whole pages), a
+//! large block from [`alloc`] whole, and of a sparse block from
+//! [`alloc_sparse`] (a pagemap leaf: 3 MiB of address space, a few pages
+//! written) only the pages its owner reports with [`note_touched`]. Every
+//! mapping is advised `MADV_NOHUGEPAGE`, so that with transparent huge pages
+//! set to `always` one write costs one page, not 2 MiB, and touched stays
+//! what the memory costs.
+//!
+//! Every mapping is recorded in a list that [`for_each_mapping`] walks
+//! without locking: a chunk's record is its first bytes, a large block's is
+//! carved from a chunk.
 
 use crate::os;
 use crate::sync::{Mutex, RawLock};
-use core::ptr::NonNull;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 const CHUNK: usize = 1 << 20;
 
 /// Bytes of metadata mapped from the OS so far.
 static MAPPED: AtomicUsize = AtomicUsize::new(0);
 
+/// Bytes of metadata written so far (whole pages; see the module docs).
+static TOUCHED: AtomicUsize = AtomicUsize::new(0);
+
+/// One mapping of the arena. Written once, before it is published in
+/// [`MAPPINGS`]; never changed or freed after.
+struct Mapping {
+    next: *const Mapping,
+    start: usize,
+    len: usize,
+}
+
+/// The newest mapping; each links to the one before. Pushed under the bump
+/// lock, read without it.
+static MAPPINGS: AtomicPtr<Mapping> = AtomicPtr::new(ptr::null_mut());
+
 struct Bump {
     /// Next free byte of the current chunk.
     next: usize,
     /// End of the current chunk.
     end: usize,
+    /// End of the pages of the current chunk counted in [`TOUCHED`]:
+    /// `next` rounded up to a page.
+    touched: usize,
 }
 
-static BUMP: Mutex<Bump> = Mutex::new(Bump { next: 0, end: 0 });
+static BUMP: Mutex<Bump> = Mutex::new(Bump {
+    next: 0,
+    end: 0,
+    touched: 0,
+});
+
+fn page_round(n: usize) -> usize {
+    let page = os::page_size();
+    (n + page - 1) & !(page - 1)
+}
+
+/// Maps `len` bytes (a multiple of the page size) for the arena.
+fn map(len: usize) -> Option<NonNull<u8>> {
+    let p = os::map_sparse(len)?;
+    // SAFETY: a mapping of ours; the advice drops no contents.
+    unsafe { os::advise(p.as_ptr(), len, libc::MADV_NOHUGEPAGE) };
+    MAPPED.fetch_add(len, Ordering::Relaxed);
+    Some(p)
+}
+
+impl Bump {
+    /// Publishes the record `m` of a mapping (the caller holds the lock).
+    ///
+    /// # Safety
+    /// `m` is arena memory for a `Mapping`, used for nothing else.
+    unsafe fn publish(&mut self, m: *mut Mapping, start: usize, len: usize) {
+        let next = MAPPINGS.load(Ordering::Relaxed);
+        // SAFETY: forwarded from the caller.
+        unsafe { m.write(Mapping { next, start, len }) };
+        MAPPINGS.store(m, Ordering::Release);
+    }
+
+    /// `size` bytes aligned to `align` from the current chunk, or from a new
+    /// one.
+    fn take(&mut self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        let mut start = (self.next + align - 1) & !(align - 1);
+        if self.next == 0 || start + size > self.end {
+            let p = map(CHUNK)?.as_ptr() as usize;
+            // SAFETY: the chunk's first bytes are its record.
+            unsafe { self.publish(p as *mut Mapping, p, CHUNK) };
+            self.next = p + core::mem::size_of::<Mapping>();
+            self.end = p + CHUNK;
+            self.touched = p;
+            start = (self.next + align - 1) & !(align - 1);
+        }
+        self.next = start + size;
+        let touched = page_round(self.next);
+        if touched > self.touched {
+            TOUCHED.fetch_add(touched - self.touched, Ordering::Relaxed);
+            self.touched = touched;
+        }
+        NonNull::new(start as *mut u8)
+    }
+}
+
+/// A mapping of its own for a block of `size` bytes, recorded.
+fn alloc_mapping(size: usize) -> Option<NonNull<u8>> {
+    let len = page_round(size);
+    let p = map(len)?;
+    let mut b = BUMP.lock();
+    let Some(m) = b.take(
+        core::mem::size_of::<Mapping>(),
+        core::mem::align_of::<Mapping>(),
+    ) else {
+        drop(b);
+        MAPPED.fetch_sub(len, Ordering::Relaxed);
+        // SAFETY: the mapping was made above and nothing knows of it.
+        unsafe { os::unmap(p.as_ptr(), len) };
+        return None;
+    };
+    // SAFETY: fresh arena memory for the record.
+    unsafe { b.publish(m.as_ptr().cast(), p.as_ptr() as usize, len) };
+    Some(p)
+}
 
 /// Allocates `size` bytes aligned to `align` (a power of two ≤ 4 KiB) of
-/// zeroed metadata memory. Never freed; recycle through a [`Pool`].
+/// zeroed metadata memory, all of which counts as touched. Never freed;
+/// recycle through a [`Pool`].
 pub fn alloc(size: usize, align: usize) -> Option<NonNull<u8>> {
     if size >= CHUNK / 4 {
-        let len = (size + os::page_size() - 1) & !(os::page_size() - 1);
-        let p = os::map_sparse(len)?;
-        MAPPED.fetch_add(len, Ordering::Relaxed);
+        let p = alloc_mapping(size)?;
+        TOUCHED.fetch_add(page_round(size), Ordering::Relaxed);
         return Some(p);
     }
-    let mut b = BUMP.lock();
-    let mut start = (b.next + align - 1) & !(align - 1);
-    if b.next == 0 || start + size > b.end {
-        let p = os::map_sparse(CHUNK)?.as_ptr() as usize;
-        MAPPED.fetch_add(CHUNK, Ordering::Relaxed);
-        b.next = p;
-        b.end = p + CHUNK;
-        start = p;
-    }
-    b.next = start + size;
-    NonNull::new(start as *mut u8)
+    BUMP.lock().take(size, align)
+}
+
+/// Allocates `size` bytes of zeroed, page-aligned metadata memory of which
+/// only a few pages will be written: none counts as touched until its user
+/// reports the pages it writes with [`note_touched`]. Never freed.
+pub fn alloc_sparse(size: usize) -> Option<NonNull<u8>> {
+    alloc_mapping(size)
+}
+
+/// Counts `bytes` (whole pages) of a block of [`alloc_sparse`] as touched,
+/// once for each page the caller writes for the first time.
+pub fn note_touched(bytes: usize) {
+    TOUCHED.fetch_add(bytes, Ordering::Relaxed);
 }
 
 /// Bytes of metadata obtained from the OS.
 pub fn mapped_bytes() -> usize {
     MAPPED.load(Ordering::Relaxed)
+}
+
+/// Bytes of metadata written (whole pages): what metadata costs in memory.
+pub fn touched_bytes() -> usize {
+    TOUCHED.load(Ordering::Relaxed)
+}
+
+/// Calls `f(start, len)` for every mapping of the arena, newest first,
+/// without locking (mappings made meanwhile may be missed).
+pub fn for_each_mapping(mut f: impl FnMut(usize, usize)) {
+    let mut m = MAPPINGS.load(Ordering::Acquire);
+    // SAFETY: published records are never changed or freed.
+    while let Some(r) = unsafe { m.as_ref() } {
+        f(r.start, r.len);
+        m = r.next.cast_mut();
+    }
 }
 
 /// A free list of fixed-size records of type `T`, carved from the arena.
@@ -155,6 +279,24 @@ mod tests {
         let c = P.take().unwrap();
         assert_eq!(a, c);
         assert_eq!(P.live(), 2);
+    }
+
+    #[test]
+    fn mappings_are_listed_and_touched_counts_what_was_carved() {
+        let t0 = touched_bytes();
+        let sparse = alloc_sparse(3 << 20).unwrap().as_ptr() as usize;
+        let dense = alloc(CHUNK / 2, 8).unwrap().as_ptr() as usize;
+        let (mut saw_sparse, mut saw_dense) = (false, false);
+        for_each_mapping(|start, len| {
+            saw_sparse |= start == sparse && len == 3 << 20;
+            saw_dense |= start == dense && len == CHUNK / 2;
+        });
+        assert!(saw_sparse && saw_dense);
+        // Other tests may carve meanwhile: at least the dense block.
+        let grown = touched_bytes() - t0;
+        assert!(grown >= CHUNK / 2, "{grown}");
+        note_touched(4096);
+        assert!(touched_bytes() - t0 >= CHUNK / 2 + 4096);
     }
 
     #[test]

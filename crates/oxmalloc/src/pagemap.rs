@@ -7,13 +7,21 @@
 //! and is created lazily from the metadata arena the first time a span there
 //! is registered. Reads are lock-free (acquire loads); writes happen under the
 //! owning page heap's lock, leaf creation under the pagemap's own lock.
+//!
+//! A leaf is sparse metadata: 3 MiB of address space of which only the pages
+//! holding entries of pages in use are ever written. Each leaf keeps a bitmap
+//! of its OS pages written so far and reports each newly written page to the
+//! arena ([`meta::note_touched`]), so the metadata figures count what the
+//! leaves cost, not what they reserve. Clearing skips entries that are
+//! already clear, so it never writes a page for nothing.
 
 use crate::meta;
+use crate::os;
 use crate::size_class::PAGE_SHIFT;
 use crate::span::Span;
 use crate::sync::{Mutex, RawLock};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// Bits of virtual address the pagemap covers.
 pub const ADDRESS_BITS: usize = 48;
@@ -26,6 +34,11 @@ const ROOT_LEN: usize = 1 << ROOT_BITS;
 /// One past the highest page number the pagemap can hold.
 pub const MAX_PAGE: usize = 1 << PAGE_BITS;
 
+/// Words of a leaf's bitmap of written OS pages: one bit per 4 KiB (the
+/// smallest OS page) of its entries, plus one for the bitmap's own page.
+const TOUCHED_WORDS: usize = (LEAF_LEN * 12 / 4096 + 1).div_ceil(64);
+
+#[repr(C)]
 struct Leaf {
     /// Page → span record, or null. Set for every page of an in-use span of
     /// small objects, and for the first and last page of every other span.
@@ -33,6 +46,28 @@ struct Leaf {
     /// Page → [`ObjectPage`] of the global heap's small-object span covering
     /// it, else 0 (objects of other heaps are found through their span).
     objects: [AtomicU32; LEAF_LEN],
+    /// Bit `i` set iff OS page `i` of the leaf (counted from its start) was
+    /// written and reported to the arena.
+    touched: [AtomicU64; TOUCHED_WORDS],
+}
+
+const _: () = assert!(core::mem::size_of::<Leaf>() <= TOUCHED_WORDS * 64 * 4096);
+
+impl Leaf {
+    /// Records that the OS page holding `addr` (inside this leaf) is
+    /// written; the first time, counts it as touched metadata.
+    #[inline(always)]
+    fn touch<T>(&self, addr: *const T) {
+        let page_size = os::page_size();
+        let page = (addr as usize - self as *const Leaf as usize) >> page_size.trailing_zeros();
+        if let Some(w) = self.touched.get(page / 64) {
+            let bit = 1u64 << (page % 64);
+            if w.load(Ordering::Relaxed) & bit == 0 && w.fetch_or(bit, Ordering::Relaxed) & bit == 0
+            {
+                meta::note_touched(page_size);
+            }
+        }
+    }
 }
 
 /// What the free fast path needs of a page of a small-object span of the
@@ -124,11 +159,15 @@ impl PageMap {
             if self.root[i].load(Ordering::Acquire).is_null() {
                 let _g = self.grow.lock();
                 if self.root[i].load(Ordering::Acquire).is_null() {
-                    let Some(p) = meta::alloc(core::mem::size_of::<Leaf>(), 4096) else {
+                    let Some(p) = meta::alloc_sparse(core::mem::size_of::<Leaf>()) else {
                         return false;
                     };
-                    // Fresh arena memory is zero: null pointers and class 0.
-                    self.root[i].store(p.as_ptr().cast(), Ordering::Release);
+                    // Fresh arena memory is zero: null pointers, class 0,
+                    // nothing touched but the bitmap.
+                    let leaf = p.as_ptr().cast::<Leaf>();
+                    // SAFETY: a fresh, zeroed leaf, ours until published.
+                    unsafe { (*leaf).touch((*leaf).touched.as_ptr()) };
+                    self.root[i].store(leaf, Ordering::Release);
                 }
             }
         }
@@ -139,7 +178,9 @@ impl PageMap {
     #[inline]
     pub fn set(&self, page: usize, span: *mut Span) {
         if let Some(l) = self.leaf(page) {
-            l.spans[page & (LEAF_LEN - 1)].store(span, Ordering::Release);
+            let e = &l.spans[page & (LEAF_LEN - 1)];
+            l.touch(e);
+            e.store(span, Ordering::Release);
         }
     }
 
@@ -148,12 +189,15 @@ impl PageMap {
     #[inline]
     pub fn set_object_page(&self, page: usize, e: ObjectPage) {
         if let Some(l) = self.leaf(page) {
-            l.objects[page & (LEAF_LEN - 1)].store(e.0, Ordering::Relaxed);
+            let o = &l.objects[page & (LEAF_LEN - 1)];
+            l.touch(o);
+            o.store(e.0, Ordering::Relaxed);
         }
     }
 
     /// Forgets pages `[start, end)`: no span, no class (leaves that do not
-    /// exist are skipped).
+    /// exist are skipped, and so are entries already clear: their page may
+    /// never have been written).
     pub fn clear(&self, start: usize, end: usize) {
         let mut p = start;
         while p < end {
@@ -162,10 +206,14 @@ impl PageMap {
                 let lo = p & (LEAF_LEN - 1);
                 let hi = lo + (stop - p);
                 for e in &l.spans[lo..hi] {
-                    e.store(ptr::null_mut(), Ordering::Release);
+                    if !e.load(Ordering::Relaxed).is_null() {
+                        e.store(ptr::null_mut(), Ordering::Release);
+                    }
                 }
                 for e in &l.objects[lo..hi] {
-                    e.store(0, Ordering::Relaxed);
+                    if e.load(Ordering::Relaxed) != 0 {
+                        e.store(0, Ordering::Relaxed);
+                    }
                 }
             }
             p = stop;
@@ -193,7 +241,7 @@ impl PageMap {
     }
 
     /// Number of leaves created (each 3 MiB of address space for metadata,
-    /// touched only where spans are).
+    /// written only where spans are).
     pub fn leaves(&self) -> usize {
         self.root
             .iter()
@@ -231,5 +279,39 @@ mod tests {
         assert!(m.get(MAX_PAGE).is_null());
         assert!(!m.ensure(MAX_PAGE, 1));
         assert!(!m.ensure(MAX_PAGE - 1, 2));
+    }
+
+    /// Pages of the leaf written so far, by its bitmap.
+    fn written(m: &PageMap, page: usize) -> u32 {
+        let l = m.leaf(page).unwrap();
+        l.touched
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed).count_ones())
+            .sum()
+    }
+
+    #[test]
+    fn a_leaf_counts_the_pages_it_writes() {
+        let m = &PAGEMAP;
+        // A leaf of its own: 10 GiB up, where no mapping of the tests is.
+        let base = 5 * LEAF_LEN;
+        assert!(m.ensure(base, 3 * LEAF_LEN / 4));
+        assert_eq!(written(m, base), 1, "the bitmap's page");
+        let fake = 0x1000 as *mut Span;
+        // 512 span entries (8 bytes) and 1024 object entries (4 bytes) make
+        // one 4 KiB page.
+        for p in base + 1024..base + 1024 + 512 {
+            m.set(p, fake);
+        }
+        assert_eq!(written(m, base), 2, "one page of spans");
+        m.set(base + LEAF_LEN / 2, fake);
+        m.set_object_page(base + LEAF_LEN / 2, ObjectPage::new(3, 0));
+        assert_eq!(written(m, base), 4, "one page each");
+        // Clearing writes no page that was not written: the range covers
+        // half the leaf's entries.
+        m.clear(base, base + 3 * LEAF_LEN / 4);
+        assert_eq!(written(m, base), 4);
+        assert!(m.get(base + LEAF_LEN / 2).is_null());
+        assert_eq!(m.class(base + LEAF_LEN / 2), 0);
     }
 }

@@ -73,7 +73,7 @@ pub fn write_report(out: &mut dyn Write, level: u32) -> Result {
     line(
         out,
         '=',
-        s.heap_size + s.metadata_bytes,
+        s.heap_size + s.metadata_mapped_bytes,
         "Virtual address space used",
     )?;
     writeln!(out, "MALLOC:")?;
@@ -286,7 +286,7 @@ pub fn write_json(out: &mut dyn Write) -> Result {
 fn write_summary_json(out: &mut dyn Write, s: &Stats) -> Result {
     write!(
         out,
-        "{{\"allocated_bytes\":{},\"heap_size\":{},\"pageheap_free_bytes\":{},\"pageheap_unmapped_bytes\":{},\"central_cache_free_bytes\":{},\"transfer_cache_free_bytes\":{},\"thread_cache_free_bytes\":{},\"thread_cache_count\":{},\"max_total_thread_cache_bytes\":{},\"spans_in_use\":{},\"free_spans\":{},\"metadata_bytes\":{},\"physical_bytes\":{},\"total_released_bytes\":{},\"heap_limit_bytes\":{},\"peak_heap_size\":{},\"peak_in_use_bytes\":{},\"page_size\":{}}}",
+        "{{\"allocated_bytes\":{},\"heap_size\":{},\"pageheap_free_bytes\":{},\"pageheap_unmapped_bytes\":{},\"central_cache_free_bytes\":{},\"transfer_cache_free_bytes\":{},\"thread_cache_free_bytes\":{},\"thread_cache_count\":{},\"max_total_thread_cache_bytes\":{},\"spans_in_use\":{},\"free_spans\":{},\"metadata_bytes\":{},\"metadata_mapped_bytes\":{},\"physical_bytes\":{},\"total_released_bytes\":{},\"heap_limit_bytes\":{},\"peak_heap_size\":{},\"peak_in_use_bytes\":{},\"page_size\":{}}}",
         s.allocated_bytes,
         s.heap_size,
         s.pageheap_free_bytes,
@@ -299,6 +299,7 @@ fn write_summary_json(out: &mut dyn Write, s: &Stats) -> Result {
         s.spans_in_use,
         s.free_spans,
         s.metadata_bytes,
+        s.metadata_mapped_bytes,
         s.physical_bytes(),
         s.total_released_bytes,
         s.heap_limit_bytes,

@@ -40,8 +40,13 @@ pub struct Stats {
     pub spans_in_use: usize,
     /// Free spans in the page heap.
     pub free_spans: usize,
-    /// Metadata mapped from the OS (span records, pagemap, caches).
+    /// Metadata written so far, in whole pages (span records, pagemap
+    /// leaves, caches): what metadata costs in memory.
     pub metadata_bytes: usize,
+    /// Metadata mapped from the OS: [`Stats::metadata_bytes`] plus
+    /// reservations never written (most of each 3 MiB pagemap leaf, the
+    /// rest of the current 1 MiB chunk).
+    pub metadata_mapped_bytes: usize,
     /// Bytes released to the OS over the process's lifetime.
     pub total_released_bytes: usize,
     /// The heap limit in bytes (0: none).
@@ -76,10 +81,19 @@ pub struct Stats {
 
 impl Stats {
     /// Memory backed by RAM or swap: the heap less what was released, plus
-    /// metadata (`generic.total_physical_bytes`).
+    /// the metadata written (`generic.total_physical_bytes`).
     pub fn physical_bytes(&self) -> usize {
         self.heap_size - self.pageheap_unmapped_bytes + self.metadata_bytes
     }
+}
+
+/// Calls `f(start, len)` for every mapping that holds oxmalloc's metadata
+/// (span records, pagemap leaves, thread caches, heap records), newest
+/// first, without allocating or taking a lock, so `f` may allocate
+/// (mappings made meanwhile may be missed). None of them is ever inside an
+/// injected region; [`Stats::metadata_mapped_bytes`] is their total length.
+pub fn for_each_metadata_mapping(f: impl FnMut(usize, usize)) {
+    meta::for_each_mapping(f)
 }
 
 /// Free objects of one class in the shared caches.
@@ -132,7 +146,8 @@ pub fn stats() -> Stats {
         min_per_thread_cache_bytes: h.settings.min_per_thread_cache(),
         spans_in_use: ph.spans_in_use,
         free_spans: ph.free_spans,
-        metadata_bytes: meta::mapped_bytes(),
+        metadata_bytes: meta::touched_bytes(),
+        metadata_mapped_bytes: meta::mapped_bytes(),
         total_released_bytes: ph.total_released_bytes,
         heap_limit_bytes: h.settings.limit(),
         peak_heap_size: ph.peak_system_bytes,

@@ -54,7 +54,7 @@ fn huge_request_costs_bounded_metadata() {
     assert!(
         grown < 32 << 20,
         "alloc(1 TiB) returned {p:p} after {took:?}, RSS grew by {} MiB \
-         (metadata mapped: {} MiB)",
+         (metadata written: {} MiB)",
         grown >> 20,
         meta >> 20
     );

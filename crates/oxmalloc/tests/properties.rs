@@ -57,6 +57,7 @@ fn every_name_answers_and_unknown_names_do_not() {
         "oxmalloc.thread_cache_count",
         "oxmalloc.min_per_thread_cache_bytes",
         "oxmalloc.metadata_bytes",
+        "oxmalloc.metadata_mapped_bytes",
         "oxmalloc.region_count",
         "oxmalloc.injected_bytes",
         "oxmalloc.injected_in_use_bytes",
