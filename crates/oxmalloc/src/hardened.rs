@@ -254,14 +254,19 @@ mod imp {
     }
 
     pub(crate) fn check_size(op: &'static str, p: *const u8, size: usize, align: usize) {
-        let Some(usable) = crate::global::usable_size(p) else {
+        let Some((pc, s)) = crate::global::lookup(p) else {
             return; // the free itself names the pointer
         };
-        let c = size_class::class_for(size, align.max(1));
-        let ok = if c == 0 {
-            size <= usable && size_class::class_for(usable, 1) == 0
-        } else {
-            size_class::usable_size(c) == usable
+        // SAFETY: `lookup` gives a valid span record when the class is 0.
+        let (class, usable) = unsafe {
+            let class = if pc != 0 { pc } else { (*s).class as usize };
+            (class, crate::global::usable_of(pc, s))
+        };
+        // The class the request gives, or 0 for a large block of at least
+        // that size (a block's class never changes while it lives).
+        let ok = match size_class::class_for(size, align.max(1)) {
+            0 => class == 0 && size <= usable,
+            c => c == class,
         };
         if !ok {
             os::fatal(format_args!(

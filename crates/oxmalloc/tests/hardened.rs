@@ -133,6 +133,16 @@ fn correct_use_runs_and_objects_keep_a_canary_word() {
             raw::free_sized("free_sized", q, size, 1);
         }
     }
+    // Sized deallocation of blocks whose alignment made them large.
+    for (size, align) in [(868, 8192), (100, 4096), (5000, 16384), (1 << 20, 64)] {
+        let layout = Layout::from_size_align(size, align).unwrap();
+        // SAFETY: a non-zero layout; freed with the same layout.
+        unsafe {
+            let p = OxMalloc.alloc(layout);
+            assert_eq!(p as usize % align, 0);
+            OxMalloc.dealloc(p, layout);
+        }
+    }
     let mut v = Vec::new();
     for i in 0..10_000u32 {
         v.push(vec![i; (i % 50) as usize]);

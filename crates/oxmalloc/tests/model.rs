@@ -301,11 +301,17 @@ fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
         m.step(op)?;
     }
     // At class granularity, the live blocks are exactly what the heap counts
-    // as allocated on top of where the case started.
+    // as allocated on top of where the case started (a small object of the
+    // hardened build also holds its 8-byte canary).
+    let canary = if cfg!(feature = "hardened") { 8 } else { 0 };
     let held: usize = m
         .blocks
         .iter()
-        .map(|b| oxmalloc::raw::usable_size(b.ptr).unwrap())
+        .map(|b| {
+            let usable = oxmalloc::raw::usable_size(b.ptr).unwrap();
+            let small = oxmalloc::size_class::class_for(b.layout.size(), b.layout.align()) != 0;
+            usable + if small { canary } else { 0 }
+        })
         .sum();
     let mid = oxmalloc::stats();
     check_identity(&mid)?;
