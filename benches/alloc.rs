@@ -3,7 +3,9 @@
 //!
 //! Every case is one criterion group whose functions are the four
 //! allocators, so the report (and `benches/ratios.py`) puts them side by
-//! side:
+//! side; the single-threaded groups add `oxmalloc-heap`, an oxmalloc
+//! [`Heap`](oxmalloc::Heap) bound to an exclusive region (its throughput
+//! against the global heap's, `oxmalloc`, in the same run):
 //!
 //! - `pair-<size>`: one `alloc` + `dealloc` of `<size>` bytes on one thread
 //!   (the layout goes through `black_box`, so no allocator gets its size
@@ -87,16 +89,40 @@ fn batch<A: GlobalAlloc>(g: &mut Group<'_>, name: &str, a: &A, size: usize) {
     });
 }
 
+/// A heap bound to a fresh exclusive region of 1 GiB of anonymous memory.
+fn bound_heap() -> oxmalloc::Heap {
+    const LEN: usize = 1 << 30;
+    // SAFETY: a fresh anonymous reservation.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED, "mmap of the region");
+    let options = oxmalloc::RegionOptions::new().exclusive(true);
+    // SAFETY: the mapping is ours and handed over for good.
+    let id = unsafe { oxmalloc::inject(p.cast(), LEN, options) }.expect("inject the region");
+    oxmalloc::Heap::new_in(id).expect("bind a heap")
+}
+
 fn single_thread(c: &mut Criterion) {
+    let heap = bound_heap();
     for size in SIZES {
         let mut g = c.benchmark_group(format!("pair-{size}"));
         for_each_allocator!(pair, g, size);
+        pair(&mut g, "oxmalloc-heap", &heap, size);
         g.finish();
     }
     for size in SIZES {
         let mut g = c.benchmark_group(format!("batch-{size}"));
         g.throughput(Throughput::Elements(BATCH as u64));
         for_each_allocator!(batch, g, size);
+        batch(&mut g, "oxmalloc-heap", &heap, size);
         g.finish();
     }
 }

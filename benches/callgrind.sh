@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Instructions per malloc/free pair, per allocator and size, under callgrind:
+# Instructions per malloc/free pair, per allocator and size, under callgrind
+# (`heap`: an oxmalloc Heap bound to an exclusive region):
 # (Ir(N2) - Ir(N1)) / (N2 - N1), which cancels start-up and first-call set-up.
 #
 #   bash benches/callgrind.sh [SIZES...]      (default: 16 64 256 1024 4096 32768)
@@ -13,7 +14,7 @@ N1=${N1:-100000}
 N2=${N2:-200000}
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(16 64 256 1024 4096 32768)
-allocators=(oxmalloc glibc mimalloc jemalloc)
+allocators=(oxmalloc heap glibc mimalloc jemalloc)
 
 cargo build -q --release --example pair
 bin="${CARGO_TARGET_DIR:-target}/release/examples/pair"

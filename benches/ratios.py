@@ -7,7 +7,10 @@ CRITERION_DIR defaults to target/criterion (use $CARGO_TARGET_DIR/criterion
 when the target directory is elsewhere). For each benchmark group (one case:
 `pair-64`, `batch-1024`, `mixed-4t`, ...) it reads every function's
 `new/estimates.json` and prints oxmalloc's time divided by each peer's:
-below 1.0 means oxmalloc is faster. The estimate used is criterion's slope
+below 1.0 means oxmalloc is faster. Where the group has `oxmalloc-heap` (a
+heap bound to an exclusive region), the last column is that heap's
+throughput relative to the global heap's (oxmalloc time / heap time: 1.0 is
+the same speed; the goal is at least 0.95). The estimate used is criterion's slope
 (linear sampling) when present, else the mean; both come from the same run,
 so the ratios survive a noisy machine better than absolute times do.
 """
@@ -18,6 +21,7 @@ from pathlib import Path
 
 PEERS = ["glibc", "mimalloc", "jemalloc"]
 BASE = "oxmalloc"
+HEAP = "oxmalloc-heap"
 
 
 def estimate(path):
@@ -75,10 +79,11 @@ def main(argv):
                 row.append(f"{r:.2f} ({faster})" if r >= 0.1 else f"{r:.3f} ({faster})")
             else:
                 row.append("-")
+        row.append(f"{times[BASE] / times[HEAP]:.2f}" if HEAP in times else "-")
         rows.append(row)
     if not rows:
         sys.exit(f"ratios.py: no group with an {BASE} result in {root}")
-    head = ["case", f"{BASE} time"] + [f"ox/{p}" for p in PEERS]
+    head = ["case", f"{BASE} time"] + [f"ox/{p}" for p in PEERS] + ["heap/global throughput"]
     if markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))

@@ -11,11 +11,13 @@
 //! start-up and the allocator's first-call set-up. `benches/callgrind.sh`
 //! does this for every allocator and size.
 //!
-//! Allocators: `oxmalloc`, `glibc` (`std::alloc::System`), `mimalloc`,
-//! `jemalloc`; each is called through `GlobalAlloc` on an instance, with the
-//! layout passed through `black_box` so no size class is folded at compile
-//! time.
+//! Allocators: `oxmalloc` (the global heap), `heap` (an oxmalloc
+//! [`Heap`](oxmalloc::Heap) bound to an exclusive region of 1 GiB injected
+//! first), `glibc` (`std::alloc::System`), `mimalloc`, `jemalloc`; each is
+//! called through `GlobalAlloc` on an instance, with the layout passed
+//! through `black_box` so no size class is folded at compile time.
 
+use oxmalloc::{inject, Heap, RegionOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -34,6 +36,27 @@ fn pairs<A: GlobalAlloc>(a: &A, size: usize, n: u64) {
     }
 }
 
+/// A heap bound to a fresh exclusive region of 1 GiB of anonymous memory.
+fn bound_heap() -> Heap {
+    const LEN: usize = 1 << 30;
+    // SAFETY: a fresh anonymous reservation.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED, "mmap of the region");
+    // SAFETY: the mapping is ours and handed over for good.
+    let id = unsafe { inject(p.cast(), LEN, RegionOptions::new().exclusive(true)) }
+        .expect("inject the region");
+    Heap::new_in(id).expect("bind a heap")
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(name), Some(size), Some(n)) = (
@@ -41,7 +64,7 @@ fn main() -> ExitCode {
         args.get(1).and_then(|s| s.parse::<usize>().ok()),
         args.get(2).and_then(|s| s.parse::<u64>().ok()),
     ) else {
-        eprintln!("usage: pair oxmalloc|glibc|mimalloc|jemalloc SIZE N");
+        eprintln!("usage: pair oxmalloc|heap|glibc|mimalloc|jemalloc SIZE N");
         return ExitCode::from(2);
     };
     if size == 0 {
@@ -50,6 +73,7 @@ fn main() -> ExitCode {
     }
     match name.as_str() {
         "oxmalloc" => pairs(&oxmalloc::OxMalloc, size, n),
+        "heap" => pairs(&bound_heap(), size, n),
         "glibc" => pairs(&System, size, n),
         "mimalloc" => pairs(&mimalloc::MiMalloc, size, n),
         "jemalloc" => pairs(&tikv_jemallocator::Jemalloc, size, n),

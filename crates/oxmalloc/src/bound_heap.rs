@@ -109,6 +109,19 @@ use core::ptr::{self, NonNull};
 /// Most regions one heap may have.
 pub const MAX_HEAP_REGIONS: usize = 64;
 
+/// The ids of the regions bound to heap `h`, and how many there are.
+fn bound_regions(h: &HeapCore) -> ([u16; MAX_HEAP_REGIONS], usize) {
+    let mut ids = [0u16; MAX_HEAP_REGIONS];
+    let mut n = 0;
+    region::for_each_bound(h.slot(), |r| {
+        if n < ids.len() {
+            ids[n] = r;
+            n += 1;
+        }
+    });
+    (ids, n)
+}
+
 /// A heap bound to exclusive regions (see the module docs).
 ///
 /// `&Heap` is an [`allocator_api2::alloc::Allocator`], and `Heap` a
@@ -394,14 +407,7 @@ impl Heap {
                     pages.stats().in_use_bytes
                 ));
             }
-            let mut ids = [0u16; MAX_HEAP_REGIONS];
-            let mut n = 0;
-            region::for_each_bound(h.slot(), |r| {
-                if n < ids.len() {
-                    ids[n] = r;
-                    n += 1;
-                }
-            });
+            let (ids, n) = bound_regions(h);
             for &r in &ids[..n] {
                 let (start, cursor) = region::carved_range(r);
                 // SAFETY: the carved range of one of the heap's regions,
@@ -436,14 +442,7 @@ impl Heap {
         unsafe { thread_cache::discard_caches_of(h) };
         h.forget_small_objects();
         let mut pages = h.pages.lock();
-        let mut ids = [0u16; MAX_HEAP_REGIONS];
-        let mut n = 0;
-        region::for_each_bound(h.slot(), |r| {
-            if n < ids.len() {
-                ids[n] = r;
-                n += 1;
-            }
-        });
+        let (ids, n) = bound_regions(h);
         for &r in &ids[..n] {
             let (start, cursor) = region::carved_range(r);
             // SAFETY: the carved range of one of the heap's regions, whose
