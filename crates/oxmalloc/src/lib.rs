@@ -52,13 +52,13 @@
 //!
 //! Layers, bottom-up (each module uses only those above it in this list):
 //! `os` (the kernel), `sync` (a lock that never allocates), `meta` (the
-//! metadata arena), `size_class`, `span`, `pagemap`, `backing` (what kind of
+//! metadata arena), `size_class`, `span`, `publish` (records published once), `pagemap`, `backing` (what kind of
 //! memory a range is), `address_map` (every managed range), `release`
 //! (release policies and outcomes), `sys_allocator`, `region` (where pages
 //! come from: system allocators and injected ranges), `file_sys_allocator`,
 //! `config` (the environment), `settings`, `page_heap`, `central` and
 //! `transfer` (per-class free lists and batches), `heap` (a heap's back
-//! end), `thread_cache`, `fork`, `global` ([`OxMalloc`], the entry points),
+//! end), `cache_home` (where a thread finds its cache of a heap), `thread_cache`, `fork`, `global` ([`OxMalloc`], the entry points),
 //! `bound_heap`, then `stats`, `extension`, `report` and `background`.
 //!
 //! The engine is `#![no_std]` and never allocates through the global
@@ -72,6 +72,7 @@ mod address_map;
 mod background;
 mod backing;
 mod bound_heap;
+mod cache_home;
 mod central;
 mod config;
 mod extension;
@@ -85,6 +86,7 @@ mod meta;
 pub mod os;
 mod page_heap;
 mod pagemap;
+mod publish;
 mod region;
 mod release;
 mod report;

@@ -17,10 +17,11 @@
 
 use crate::meta;
 use crate::os;
+use crate::publish::Published;
 use crate::size_class::PAGE_SHIFT;
 use crate::span::Span;
 use crate::sync::{Mutex, RawLock};
-use core::ptr;
+use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// Bits of virtual address the pagemap covers.
@@ -98,7 +99,7 @@ impl ObjectPage {
 
 /// The process-wide pagemap.
 pub struct PageMap {
-    root: [AtomicPtr<Leaf>; ROOT_LEN],
+    root: [Published<Leaf>; ROOT_LEN],
     grow: Mutex<()>,
 }
 
@@ -108,7 +109,7 @@ pub static PAGEMAP: PageMap = PageMap::new();
 impl PageMap {
     const fn new() -> Self {
         Self {
-            root: [const { AtomicPtr::new(ptr::null_mut()) }; ROOT_LEN],
+            root: [const { Published::new() }; ROOT_LEN],
             grow: Mutex::new(()),
         }
     }
@@ -118,9 +119,7 @@ impl PageMap {
         if page >= MAX_PAGE {
             return None;
         }
-        let l = self.root[page >> LEAF_BITS].load(Ordering::Acquire);
-        // SAFETY: leaves are never freed once published.
-        unsafe { l.as_ref() }
+        self.root[page >> LEAF_BITS].get()
     }
 
     /// The span record registered for `page`, or null.
@@ -155,23 +154,17 @@ impl PageMap {
         }
         let first = start >> LEAF_BITS;
         let last = (start + n - 1) >> LEAF_BITS;
-        for i in first..=last {
-            if self.root[i].load(Ordering::Acquire).is_null() {
-                let _g = self.grow.lock();
-                if self.root[i].load(Ordering::Acquire).is_null() {
-                    let Some(p) = meta::alloc_sparse(core::mem::size_of::<Leaf>()) else {
-                        return false;
-                    };
-                    // Fresh arena memory is zero: null pointers, class 0,
-                    // nothing touched but the bitmap.
-                    let leaf = p.as_ptr().cast::<Leaf>();
-                    // SAFETY: a fresh, zeroed leaf, ours until published.
-                    unsafe { (*leaf).touch((*leaf).touched.as_ptr()) };
-                    self.root[i].store(leaf, Ordering::Release);
-                }
-            }
-        }
-        true
+        let make = || {
+            let leaf = meta::alloc_sparse(core::mem::size_of::<Leaf>())?.cast::<Leaf>();
+            // Fresh arena memory is zero: null pointers, class 0, nothing
+            // touched but the bitmap.
+            // SAFETY: a fresh, zeroed leaf, ours until published.
+            unsafe { leaf.as_ref().touch(leaf.as_ref().touched.as_ptr()) };
+            Some::<NonNull<Leaf>>(leaf)
+        };
+        // SAFETY: arena memory is never freed, and a new leaf is used by
+        // nothing else; `grow` is the one lock of leaf creation.
+        (first..=last).all(|i| unsafe { self.root[i].get_or_make(&self.grow, make) }.is_some())
     }
 
     /// Registers `span` for `page`. The leaf must exist ([`PageMap::ensure`]).
@@ -243,10 +236,7 @@ impl PageMap {
     /// Number of leaves created (each 3 MiB of address space for metadata,
     /// written only where spans are).
     pub fn leaves(&self) -> usize {
-        self.root
-            .iter()
-            .filter(|l| !l.load(Ordering::Relaxed).is_null())
-            .count()
+        self.root.iter().filter(|l| l.is_published()).count()
     }
 
     /// The lock of leaf creation (for fork).

@@ -2,14 +2,41 @@
 //!
 //! `std::sync::Mutex` and `parking_lot` may allocate or keep per-thread data
 //! with destructors; neither is allowed inside an allocator.
+//!
+//! The loom models of `crates/oxmalloc-loom` compile this file with loom's
+//! atomics (`cfg(loom)`): mutual exclusion, and that what one holder wrote is
+//! visible to the next, are checked over every interleaving. loom has no
+//! futex: there a wait yields until the word changes, and a wake does
+//! nothing (so a lost wake-up would go unseen by the models).
+
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU32, Ordering};
+
+#[cfg(not(loom))]
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU32, Ordering};
+
+/// Declares a constructor that is `const` except in the loom models, whose
+/// atomics cannot be made in a constant.
+macro_rules! const_unless_loom {
+    ($(#[$m:meta])* $v:vis fn $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$m])* $v const fn $($rest)*
+        #[cfg(loom)]
+        $(#[$m])* $v fn $($rest)*
+    };
+}
+pub(crate) use const_unless_loom;
 
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
 const CONTENDED: u32 = 2;
+
+/// Tries of a contended lock before sleeping (one in the loom models, whose
+/// state space every try multiplies).
+const SPINS: usize = if cfg!(loom) { 1 } else { 100 };
 
 /// A mutual-exclusion lock protecting a `T`, usable in `static`s.
 pub struct Mutex<T> {
@@ -25,11 +52,13 @@ unsafe impl<T: Send> Sync for Mutex<T> {}
 unsafe impl<T: Send> Send for Mutex<T> {}
 
 impl<T> Mutex<T> {
-    /// A new unlocked mutex.
-    pub const fn new(value: T) -> Self {
-        Self {
-            state: AtomicU32::new(UNLOCKED),
-            value: UnsafeCell::new(value),
+    const_unless_loom! {
+        /// A new unlocked mutex.
+        pub fn new(value: T) -> Self {
+            Self {
+                state: AtomicU32::new(UNLOCKED),
+                value: UnsafeCell::new(value),
+            }
         }
     }
 
@@ -48,7 +77,7 @@ impl<T> Mutex<T> {
 
     #[cold]
     fn lock_slow(&self) {
-        for _ in 0..100 {
+        for _ in 0..SPINS {
             if self.state.load(Ordering::Relaxed) == UNLOCKED
                 && self
                     .state
@@ -99,7 +128,7 @@ impl<T> Mutex<T> {
 /// A lock taken and released without a guard: what `fork()` and consistent
 /// statistics take, in the documented order, across every part of the
 /// allocator.
-pub(crate) trait RawLock {
+pub trait RawLock {
     /// Takes the lock, waiting as long as needed.
     fn raw_lock(&self);
     /// Takes the lock if it is free at once.
@@ -153,6 +182,7 @@ impl<T> Drop for MutexGuard<'_, T> {
     }
 }
 
+#[cfg(not(loom))]
 fn futex_wait(state: &AtomicU32, expected: u32) {
     // SAFETY: FUTEX_WAIT on a valid aligned u32; spurious wake-ups are fine.
     unsafe {
@@ -166,6 +196,7 @@ fn futex_wait(state: &AtomicU32, expected: u32) {
     }
 }
 
+#[cfg(not(loom))]
 fn futex_wake(state: &AtomicU32) {
     // SAFETY: FUTEX_WAKE on a valid aligned u32.
     unsafe {
@@ -178,7 +209,8 @@ fn futex_wake(state: &AtomicU32) {
     }
 }
 
-#[cfg(test)]
+// The engine's own tests (the loom models are in crates/oxmalloc-loom).
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     extern crate std;
@@ -204,3 +236,13 @@ mod tests {
         assert_eq!(*m.lock(), 400_000);
     }
 }
+
+#[cfg(loom)]
+fn futex_wait(state: &AtomicU32, expected: u32) {
+    while state.load(Ordering::Relaxed) == expected {
+        loom::thread::yield_now();
+    }
+}
+
+#[cfg(loom)]
+fn futex_wake(_: &AtomicU32) {}

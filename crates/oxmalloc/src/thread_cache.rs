@@ -27,6 +27,7 @@
 //! later calls of that thread (other destructors freeing memory) go straight
 //! to the heaps, never rebuilding a cache.
 
+use crate::cache_home::CacheHome;
 use crate::hardened;
 use crate::heap::{self, CacheLink, HeapCore, MAX_HEAPS};
 use crate::meta::Pool;
@@ -100,7 +101,7 @@ pub(crate) struct ThreadCache {
     /// because an exiting thread may read a record another thread reuses).
     heap: AtomicPtr<HeapCore>,
     /// The place of the owning thread's state that points at this cache.
-    home: *const AtomicPtr<ThreadCache>,
+    home: *const CacheHome<ThreadCache>,
 }
 
 // SAFETY: a cache is used by its owning thread; other threads reach it only
@@ -130,20 +131,20 @@ fn empty_table() -> *mut HeapTable {
 /// A thread's caches of heaps other than the global one, by heap slot.
 #[repr(C)]
 pub(crate) struct HeapTable {
-    caches: [AtomicPtr<ThreadCache>; MAX_HEAPS],
+    caches: [CacheHome<ThreadCache>; MAX_HEAPS],
 }
 
 /// The table every thread starts with: every entry is [`EMPTY`]; never
 /// written.
 static EMPTY_TABLE: HeapTable = HeapTable {
-    caches: [const { AtomicPtr::new(ptr::addr_of!(EMPTY).cast_mut()) }; MAX_HEAPS],
+    caches: [const { CacheHome::new(ptr::addr_of!(EMPTY).cast_mut()) }; MAX_HEAPS],
 };
 
 /// A thread's state, in static TLS.
 #[repr(C)]
 pub(crate) struct ThreadState {
     /// The thread's cache of the global heap, or [`EMPTY`].
-    cache: AtomicPtr<ThreadCache>,
+    cache: CacheHome<ThreadCache>,
     /// The thread's table of caches of other heaps, or [`EMPTY_TABLE`].
     table: AtomicPtr<HeapTable>,
     /// UNINIT, ACTIVE, INITIALIZING or DEAD.
@@ -396,21 +397,24 @@ pub(crate) fn cached_bytes(r: &heap::CacheRegistry) -> usize {
 }
 
 /// Makes a cache for `heap`, pointed at by `home`, and registers it.
-fn make_cache(heap: &'static HeapCore, home: *const AtomicPtr<ThreadCache>) -> *mut ThreadCache {
+fn make_cache(heap: &'static HeapCore, home: *const CacheHome<ThreadCache>) -> *mut ThreadCache {
     let Some(rec) = CACHES.take() else {
         return ptr::null_mut();
     };
     let tc = rec.as_ptr();
-    // SAFETY: a record of the pool, ours alone; every field is written.
+    // SAFETY: a record of the pool, ours alone, but for `heap`: a thread
+    // exiting may still read it from this reused record (`CacheHome::claim`),
+    // so it is stored atomically rather than written over; a fresh record's
+    // is zero, a valid null. Every other field is written.
     unsafe {
-        tc.write(ThreadCache {
-            lists: [const { FreeList::new() }; NUM_CLASSES],
-            link: CacheLink::new(),
-            capacity: 0,
-            refused: 0,
-            heap: AtomicPtr::new(ptr::from_ref(heap).cast_mut()),
-            home,
-        });
+        ptr::addr_of_mut!((*tc).lists).write([const { FreeList::new() }; NUM_CLASSES]);
+        ptr::addr_of_mut!((*tc).link).write(CacheLink::new());
+        ptr::addr_of_mut!((*tc).capacity).write(0);
+        ptr::addr_of_mut!((*tc).refused).write(0);
+        ptr::addr_of_mut!((*tc).home).write(home);
+        (*tc)
+            .heap
+            .store(ptr::from_ref(heap).cast_mut(), Ordering::Relaxed);
         heap.register_cache(ptr::addr_of_mut!((*tc).link));
     }
     tc
@@ -435,7 +439,7 @@ unsafe fn retire_locked(r: &mut heap::CacheRegistry, tc: *mut ThreadCache) {
     unsafe {
         (*tc).flush();
         HeapCore::unregister_cache_locked(r, ptr::addr_of_mut!((*tc).link));
-        (*(*tc).home).store(empty(), Ordering::Release);
+        (*(*tc).home).clear(empty());
         CACHES.give(NonNull::new_unchecked(tc));
     }
 }
@@ -527,14 +531,14 @@ pub(crate) unsafe fn discard_caches_of(heap: &'static HeapCore) {
 fn own_cache(heap: &'static HeapCore) -> Option<NonNull<ThreadCache>> {
     // SAFETY: the calling thread's own state.
     let st = unsafe { &mut *tls::state() };
-    let mut home: *const AtomicPtr<ThreadCache> = if heap.is_global() {
+    let mut home: *const CacheHome<ThreadCache> = if heap.is_global() {
         &st.cache
     } else {
         // SAFETY: the thread's table or the sentinel, `MAX_HEAPS` long.
         unsafe { &(*st.table.load(Ordering::Relaxed)).caches[heap.slot()] }
     };
     // SAFETY: `home` is a word of the thread's state or table.
-    let c = unsafe { (*home).load(Ordering::Acquire) };
+    let c = unsafe { (*home).get() };
     if c != empty() {
         return NonNull::new(c);
     }
@@ -558,7 +562,7 @@ fn own_cache(heap: &'static HeapCore) -> Option<NonNull<ThreadCache>> {
                 // written before the table is published.
                 unsafe {
                     for e in (*t).caches.iter_mut() {
-                        *e = AtomicPtr::new(empty());
+                        ptr::from_mut(e).write(CacheHome::new(empty()));
                     }
                     home = &(*t).caches[heap.slot()];
                 }
@@ -577,7 +581,7 @@ fn own_cache(heap: &'static HeapCore) -> Option<NonNull<ThreadCache>> {
         return None;
     }
     // SAFETY: `home` is the thread's own state word or table entry.
-    unsafe { (*home).store(tc, Ordering::Release) };
+    unsafe { (*home).set(tc) };
     NonNull::new(tc)
 }
 
@@ -617,7 +621,7 @@ pub(crate) fn heap_cache(slot: usize) -> *mut ThreadCache {
     let t = tls::table();
     // SAFETY: the table is the thread's own or the sentinel, both
     // `MAX_HEAPS` long; slots are below MAX_HEAPS.
-    unsafe { (*t).caches.get_unchecked(slot).load(Ordering::Relaxed) }
+    unsafe { (*t).caches.get_unchecked(slot).get() }
 }
 
 /// Flushes the calling thread's cache of the global heap
@@ -658,7 +662,7 @@ unsafe extern "C" fn on_thread_exit(p: *mut libc::c_void) {
         return;
     }
     st.status = DEAD;
-    let c = st.cache.load(Ordering::Relaxed);
+    let c = st.cache.get();
     if c != empty() {
         let g = heap::global();
         let mut r = g.caches.lock();
@@ -672,17 +676,15 @@ unsafe extern "C" fn on_thread_exit(p: *mut libc::c_void) {
     for slot in 1..MAX_HEAPS {
         // SAFETY: the thread's own table.
         let e = unsafe { &(*t).caches[slot] };
-        let c = e.load(Ordering::Acquire);
-        if c == empty() {
-            continue;
-        }
-        // The heap may be retiring this very cache: read its heap (records
-        // are never unmapped), take its registry lock, and look again.
+        // The heap may be retiring this very cache: read the heap its record
+        // serves (records are never unmapped, and `heap` is atomic even in a
+        // reused one), take that heap's registry lock, and look again.
         // SAFETY: cache records stay mapped even when reused.
-        let h = unsafe { &*(*c).heap.load(Ordering::Relaxed) };
-        let mut r = h.caches.lock();
-        if e.load(Ordering::Acquire) == c {
-            // SAFETY: still the thread's own cache of `h`.
+        let lock_of =
+            |c: *mut ThreadCache| unsafe { &*(*c).heap.load(Ordering::Relaxed) }.caches.lock();
+        if let Some((c, mut r)) = e.claim(empty(), lock_of) {
+            // SAFETY: still the thread's own cache, of the heap whose
+            // registry lock is held.
             unsafe { retire_locked(&mut r, c) };
         }
     }
@@ -807,7 +809,7 @@ mod tls {
     #[inline(always)]
     pub fn global_cache() -> *mut ThreadCache {
         // SAFETY: the thread's own state word.
-        unsafe { (*state()).cache.load(core::sync::atomic::Ordering::Relaxed) }
+        unsafe { (*state()).cache.get() }
     }
 
     /// This thread's table of caches of other heaps.
