@@ -10,7 +10,7 @@
 use crate::heap::{self, global, HeapCore};
 use crate::os;
 use crate::pagemap::PAGEMAP;
-use crate::size_class::{self, class_size, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE};
+use crate::size_class::{self, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{Span, SpanState};
 use crate::thread_cache;
 use core::alloc::{GlobalAlloc, Layout};
@@ -203,7 +203,8 @@ fn lookup_span(addr: usize) -> Option<(usize, *mut Span)> {
         return None;
     }
     let ok = if sp.class != 0 {
-        (addr - sp.addr()).is_multiple_of(class_size(sp.class as usize))
+        // SAFETY: a span's class is below NUM_CLASSES.
+        unsafe { size_class::is_object_offset(sp.class as usize, addr - sp.addr()) }
     } else {
         sp.addr() == addr
     };

@@ -105,7 +105,9 @@ pub struct PageHeap {
     kept_pages: usize,
     /// Pages of large spans recently handed out of pages used before (not
     /// freshly carved), decayed by a 64th at each large span handed
-    /// out: how much freed memory the program has been taking again.
+    /// out: how much freed memory the program has been taking again. Pages
+    /// that had been released count twice: taking them back costs a page
+    /// fault per page, a sign that the cap was too low, so it rises faster.
     reused_pages: usize,
     /// Advanced by each [`PageHeap::release_idle`] call; stamped on freed
     /// spans.
@@ -354,7 +356,9 @@ impl PageHeap {
             }
             if n > MAX_EXACT_PAGES {
                 self.reused_pages -= self.reused_pages / 64;
-                if st == SpanState::Released || !(*s).zeroed {
+                if st == SpanState::Released {
+                    self.reused_pages += 2 * n;
+                } else if !(*s).zeroed {
                     self.reused_pages += n;
                 }
             }
@@ -1131,6 +1135,42 @@ pub(crate) mod tests {
             assert!((*b).zeroed, "released anonymous memory reads as zero");
             h.free(b, &SET);
         }
+        check_totals(&h);
+    }
+
+    #[test]
+    fn the_dirty_cap_releases_a_dropped_block_and_keeps_one_taken_back() {
+        let set = Settings::new();
+        let mut h = heap();
+        // 5000 pages (39 MiB): more free memory than the 32 MiB floor.
+        let n = 5000;
+        let a = h.alloc(n, &set);
+        assert!(!a.is_null());
+        // SAFETY: span of `h`.
+        unsafe { h.free(a, &set) };
+        let first = h.stats();
+        assert!(
+            first.unmapped_bytes >= 4096 << PAGE_SHIFT,
+            "a dropped block past the cap goes back at once: {first:?}"
+        );
+        // Taken back: the released pages fault in again, and the cap rises
+        // past what the program keeps taking (released pages count twice).
+        let b = h.alloc(n, &set);
+        assert!(!b.is_null());
+        assert_eq!(h.stats().reserve_count, first.reserve_count, "no growth");
+        // Some other free pages beside it, as a real heap has.
+        let c = h.alloc(200, &set);
+        assert!(!c.is_null());
+        // SAFETY: spans of `h`.
+        unsafe {
+            h.free(c, &set);
+            h.free(b, &set);
+        }
+        let second = h.stats();
+        assert_eq!(
+            second.decommit_count, first.decommit_count,
+            "a block the program takes back is kept the next time: {second:?}"
+        );
         check_totals(&h);
     }
 
