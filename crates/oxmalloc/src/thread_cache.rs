@@ -38,6 +38,9 @@ use crate::sync::RawLock;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
+/// Bytes of a cache line: the least a first refill takes of a small class.
+const CACHE_LINE: usize = 64;
+
 /// Longest a list may grow.
 const MAX_DYNAMIC_LENGTH: u32 = 8192;
 /// Overflows tolerated before a list shrinks.
@@ -258,7 +261,12 @@ impl ThreadCache {
     /// start: by one up to a batch, then by batches).
     fn refill(&mut self, c: usize) -> *mut u8 {
         let batch = CLASSES[c].batch;
-        let want = (self.lists[c].max_length as usize).clamp(1, batch);
+        // At least a cache line's worth of objects: threads that start
+        // together then take neighbouring lines, not neighbouring objects
+        // of one line (which their writes would fight over).
+        let line = CACHE_LINE.div_ceil(CLASSES[c].size).min(batch);
+        let m = self.lists[c].max_length as usize;
+        let want = m.clamp(line, batch);
         let mut objs = [ptr::null_mut(); MAX_BATCH];
         let n = self.heap().fetch(c, &mut objs[..want]);
         if n == 0 {
@@ -276,8 +284,9 @@ impl ThreadCache {
         );
         let first = objs[0];
         hardened::handed_out(first.cast(), c);
-        let m = self.lists[c].max_length as usize;
-        let grow = if m < batch {
+        let grow = if m < line {
+            line - m
+        } else if m < batch {
             1
         } else {
             (m + batch).min(MAX_DYNAMIC_LENGTH as usize) / batch * batch - m
