@@ -507,7 +507,7 @@ impl Heap {
     pub unsafe fn realloc_unsized(&self, p: *mut u8, new_size: usize) -> *mut u8 {
         let (c, s) = global::owned(p, "realloc");
         // SAFETY: `p` is live with class `c` / span `s` (caller).
-        unsafe { global::realloc_in(self.core, p, c, s, new_size, 1) }
+        unsafe { global::realloc_in(self.core, p, c, s, new_size, 1, true) }
     }
 
     /// `size` bytes aligned to `align` (a power of two); null when the
@@ -524,7 +524,7 @@ impl Heap {
     /// `p` is a live allocation of this heap made with `layout`.
     #[inline]
     pub(crate) unsafe fn dealloc_raw(&self, p: *mut u8, layout: Layout) {
-        crate::hardened::check_size("dealloc", p, layout.size(), layout.align());
+        crate::hardened::check_size("dealloc", p, layout.size(), layout.align(), true);
         let c = size_class::class_for(layout.size(), layout.align());
         if c == 0 {
             // SAFETY: a live large allocation (caller).
@@ -547,7 +547,7 @@ impl Heap {
     ) -> *mut u8 {
         let (c, s) = global::owned(p, "realloc");
         // SAFETY: `p` is live with class `c` / span `s` (caller).
-        unsafe { global::realloc_in(self.core, p, c, s, new_size, layout.align()) }
+        unsafe { global::realloc_in(self.core, p, c, s, new_size, layout.align(), false) }
     }
 }
 

@@ -10,7 +10,7 @@
 use crate::heap::{self, global, HeapCore};
 use crate::os;
 use crate::pagemap::PAGEMAP;
-use crate::size_class::{self, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE};
+use crate::size_class::{self, class_size, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{Span, SpanState};
 use crate::thread_cache;
 use core::alloc::{GlobalAlloc, Layout};
@@ -42,7 +42,7 @@ unsafe impl GlobalAlloc for OxMalloc {
     /// here too, go back to their own heap.
     #[inline(always)]
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        crate::hardened::check_size("dealloc", p, layout.size(), layout.align());
+        crate::hardened::check_size("dealloc", p, layout.size(), layout.align(), true);
         // SAFETY: a live allocation of oxmalloc's (caller).
         unsafe { free(p) }
     }
@@ -53,7 +53,7 @@ unsafe impl GlobalAlloc for OxMalloc {
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: `p` is live with this layout (caller).
-        unsafe { raw::realloc_aligned(p, layout.align(), new_size) }
+        unsafe { raw::realloc_aligned(p, layout.align(), new_size, false) }
     }
 }
 
@@ -72,7 +72,13 @@ unsafe impl allocator_api2::alloc::Allocator for OxMalloc {
 
     #[inline]
     unsafe fn deallocate(&self, p: ptr::NonNull<u8>, layout: Layout) {
-        crate::hardened::check_size("deallocate", p.as_ptr(), layout.size(), layout.align());
+        crate::hardened::check_size(
+            "deallocate",
+            p.as_ptr(),
+            layout.size(),
+            layout.align(),
+            true,
+        );
         // SAFETY: a live allocation of oxmalloc's (caller).
         unsafe { free(p.as_ptr()) }
     }
@@ -112,7 +118,7 @@ impl OxMalloc {
     ) -> Result<ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
         let q = if new.align() <= old.align() {
             // SAFETY: live with `old` (caller).
-            unsafe { raw::realloc_aligned(p.as_ptr(), old.align(), new.size()) }
+            unsafe { raw::realloc_aligned(p.as_ptr(), old.align(), new.size(), false) }
         } else {
             let q = alloc(new.size(), new.align());
             if !q.is_null() {
@@ -450,7 +456,14 @@ pub(crate) fn zeroed_in(
 ///
 /// # Safety
 /// `p` is a live allocation with that class or span.
-unsafe fn realloc(p: *mut u8, c: usize, s: *mut Span, new_size: usize, align: usize) -> *mut u8 {
+unsafe fn realloc(
+    p: *mut u8,
+    c: usize,
+    s: *mut Span,
+    new_size: usize,
+    align: usize,
+    headroom: bool,
+) -> *mut u8 {
     // SAFETY: valid (caller) when `c` is 0.
     let h = if c != 0 {
         global()
@@ -458,7 +471,7 @@ unsafe fn realloc(p: *mut u8, c: usize, s: *mut Span, new_size: usize, align: us
         heap_of(unsafe { &*s })
     };
     // SAFETY: forwarded from the caller.
-    unsafe { realloc_in(h, p, c, s, new_size, align) }
+    unsafe { realloc_in(h, p, c, s, new_size, align, headroom) }
 }
 
 /// Resizes `p` (class `c` of the global heap, or the allocation of span `s`;
@@ -467,6 +480,13 @@ unsafe fn realloc(p: *mut u8, c: usize, s: *mut Span, new_size: usize, align: us
 /// pages after it, or moved by [`HeapCore::grow_large`]), else moved to a
 /// new block of `h` (the contents copied, `p` freed). Null, with `p`
 /// untouched, when memory ran out.
+///
+/// With `headroom`, a block that grows and must move gets a quarter more
+/// room than it had (a block that grew tends to grow again: a string grown
+/// a few bytes at a time then moves a logarithmic number of times, not at
+/// every size class). Only for callers that free without a size (C's
+/// `realloc`): a Rust caller frees with the layout it asked for, whose class
+/// must be the block's.
 ///
 /// # Safety
 /// `p` is a live allocation with that class or span.
@@ -477,6 +497,7 @@ pub(crate) unsafe fn realloc_in(
     s: *mut Span,
     new_size: usize,
     align: usize,
+    headroom: bool,
 ) -> *mut u8 {
     // SAFETY: forwarded from the caller.
     let old = unsafe { usable_of(c, s) };
@@ -488,7 +509,7 @@ pub(crate) unsafe fn realloc_in(
     };
     if mine {
         // SAFETY: forwarded from the caller.
-        if unsafe { resize_in_place(c, s, new_size, align) } {
+        if unsafe { resize_in_place(c, s, new_size, align, headroom) } {
             return p;
         }
         // SAFETY: valid (caller) when `c` is 0.
@@ -497,10 +518,15 @@ pub(crate) unsafe fn realloc_in(
             return unsafe { h.grow_large(s, new_size, align) };
         }
     }
-    let q = if h.is_global() {
-        alloc(new_size, align)
+    let want = if headroom && new_size > old {
+        new_size.max(old + old / 4)
     } else {
-        crate::bound_heap::alloc_in(h, new_size, align)
+        new_size
+    };
+    let q = if h.is_global() {
+        alloc(want, align)
+    } else {
+        crate::bound_heap::alloc_in(h, want, align)
     };
     if !q.is_null() {
         // SAFETY: distinct live blocks; copy what both hold, then free `p`
@@ -513,9 +539,10 @@ pub(crate) unsafe fn realloc_in(
     q
 }
 
-/// Resizes in place when possible: same class, or a large span that still
-/// fits (shrinking it when the new size needs fewer pages). Returns true if
-/// `p` now holds `new_size` bytes.
+/// Resizes in place when possible: same class (with `headroom`, as for
+/// [`realloc_in`], a larger class down to half its size), or a large span
+/// that still fits (shrunk when the new size needs at most half its pages).
+/// Returns true if `p` now holds `new_size` bytes.
 ///
 /// # Safety
 /// `p` is a live allocation of class `c` (0: of span `s`), allocated with
@@ -525,16 +552,22 @@ pub(crate) unsafe fn resize_in_place(
     s: *mut Span,
     new_size: usize,
     align: usize,
+    headroom: bool,
 ) -> bool {
     let nc = size_class::class_for(new_size, align);
+    // SAFETY: `s` is the live span (caller) when `c` is 0.
+    let c = if c != 0 {
+        c
+    } else {
+        unsafe { (*s).class as usize }
+    };
     if c != 0 {
-        return nc == c;
+        // A block with room left by `headroom` keeps serving sizes down to
+        // half its own.
+        return nc == c || (headroom && nc != 0 && nc < c && 2 * new_size > class_size(c));
     }
     // SAFETY: `s` is the live span (caller).
     let sp = unsafe { &*s };
-    if sp.class != 0 {
-        return nc == sp.class as usize;
-    }
     if nc != 0 || new_size <= MAX_SMALL_SIZE {
         return false;
     }
@@ -543,7 +576,10 @@ pub(crate) unsafe fn resize_in_place(
     if need > have {
         return false;
     }
-    if need < have {
+    // A block a little shorter keeps its pages (the room a growing block
+    // was given, kept for its next growth); one at most half as long gives
+    // the rest back.
+    if 2 * need <= have {
         let h = heap_of(sp);
         // SAFETY: the span is in use and `0 < need < have`.
         return unsafe { h.pages.lock().shrink(s, need, &h.settings) };
@@ -594,16 +630,17 @@ pub mod raw {
     }
 
     /// A sized free (`free_sized`, sized `operator delete`): `free(p)`;
-    /// the hardened build first checks that `p` is a block of `size` bytes
-    /// aligned to `align` (0 or 1: any), and stops the program naming `op`
-    /// when it is not.
+    /// the hardened build first checks that `p` is a block that holds
+    /// `size` bytes aligned to `align` (0 or 1: any), and stops the program
+    /// naming `op` when it is not. (Not that its class is `size`'s: C's
+    /// `realloc` leaves blocks room to grow.)
     ///
     /// # Safety
     /// As for [`free`].
     #[inline(always)]
     pub unsafe fn free_sized(op: &'static str, p: *mut u8, size: usize, align: usize) {
         if !p.is_null() {
-            crate::hardened::check_size(op, p, size, align);
+            crate::hardened::check_size(op, p, size, align, false);
         }
         // SAFETY: forwarded.
         unsafe { super::free(p) }
@@ -621,17 +658,24 @@ pub mod raw {
     /// # Safety
     /// `p` is a live allocation of oxmalloc's.
     pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded; malloc-style calls allocate with alignment 1.
-        unsafe { realloc_aligned(p, 1, new_size) }
+        // SAFETY: forwarded; malloc-style calls allocate with alignment 1,
+        // and free without a size.
+        unsafe { realloc_aligned(p, 1, new_size, true) }
     }
 
-    /// `realloc` of a block allocated with alignment `align`.
+    /// `realloc` of a block allocated with alignment `align`; `headroom` as
+    /// for `realloc_in`.
     ///
     /// # Safety
     /// `p` is a live allocation of oxmalloc's made with alignment `align`.
-    pub(crate) unsafe fn realloc_aligned(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
+    pub(crate) unsafe fn realloc_aligned(
+        p: *mut u8,
+        align: usize,
+        new_size: usize,
+        headroom: bool,
+    ) -> *mut u8 {
         let (c, s) = owned(p, "realloc");
         // SAFETY: `p` is live (caller) with class `c` / span `s`.
-        unsafe { super::realloc(p, c, s, new_size, align) }
+        unsafe { super::realloc(p, c, s, new_size, align, headroom) }
     }
 }

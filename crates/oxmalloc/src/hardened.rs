@@ -75,9 +75,16 @@ mod normal {
     #[inline(always)]
     pub(crate) fn carved(_p: *mut FreeObject, _c: usize) {}
 
-    /// `_op` frees `_p` saying it is `_size` bytes aligned to `_align`.
+    /// `_op` frees `_p` saying it is `_size` bytes aligned to `_align` (`_exact`: the block must be of that size's class, else only hold it).
     #[inline(always)]
-    pub(crate) fn check_size(_op: &'static str, _p: *const u8, _size: usize, _align: usize) {}
+    pub(crate) fn check_size(
+        _op: &'static str,
+        _p: *const u8,
+        _size: usize,
+        _align: usize,
+        _exact: bool,
+    ) {
+    }
 }
 
 #[cfg(feature = "hardened")]
@@ -253,7 +260,13 @@ mod imp {
         }
     }
 
-    pub(crate) fn check_size(op: &'static str, p: *const u8, size: usize, align: usize) {
+    pub(crate) fn check_size(
+        op: &'static str,
+        p: *const u8,
+        size: usize,
+        align: usize,
+        exact: bool,
+    ) {
         let Some((pc, s)) = crate::global::lookup(p) else {
             return; // the free itself names the pointer
         };
@@ -263,10 +276,13 @@ mod imp {
             (class, crate::global::usable_of(pc, s))
         };
         // The class the request gives, or 0 for a large block of at least
-        // that size (a block's class never changes while it lives).
+        // that size (a block's class never changes while it lives). A loose
+        // check asks only that the block holds the size: C's `realloc`
+        // leaves room, so a C block may be of a larger class.
         let ok = match size_class::class_for(size, align.max(1)) {
             0 => class == 0 && size <= usable,
-            c => c == class,
+            c if exact => c == class,
+            _ => size <= usable,
         };
         if !ok {
             os::fatal(format_args!(

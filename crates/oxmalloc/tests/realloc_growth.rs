@@ -217,3 +217,87 @@ fn aligned_block_keeps_its_alignment_while_growing() {
         }
     }
 }
+
+/// Grows a block from 16 bytes to `total` one byte at a time through
+/// `realloc`, checking the contents kept; returns how often it moved.
+fn grow_bytewise(total: usize, realloc: impl Fn(*mut u8, usize) -> *mut u8) -> usize {
+    let mut p = realloc(core::ptr::null_mut(), 16);
+    for i in 0..16 {
+        // SAFETY: `p` holds 16 bytes.
+        unsafe { *p.add(i) = (i % 251) as u8 };
+    }
+    let mut moves = 0;
+    for n in 17..=total {
+        let q = realloc(p, n);
+        assert!(!q.is_null());
+        if q != p {
+            moves += 1;
+        }
+        // SAFETY: `q` holds `n` bytes; bytes below `n - 1` were written.
+        unsafe {
+            assert_eq!(*q.add(n / 2 - 1), ((n / 2 - 1) % 251) as u8);
+            *q.add(n - 1) = ((n - 1) % 251) as u8;
+        }
+        p = q;
+    }
+    // SAFETY: from `realloc`, freed once.
+    unsafe { raw::free(p) };
+    moves
+}
+
+#[test]
+fn c_realloc_leaves_small_blocks_room_to_grow() {
+    // SAFETY: `p` is null or the block the previous call returned.
+    let c_realloc = |p: *mut u8, n: usize| unsafe {
+        if p.is_null() {
+            raw::malloc(n)
+        } else {
+            raw::realloc(p, n)
+        }
+    };
+    // 16 B to 64 KiB: a move at every size class boundary would be about
+    // 95 moves; a quarter more room at each move makes it about 40.
+    let moves = grow_bytewise(64 << 10, c_realloc);
+    assert!(moves <= 45, "{moves} moves growing 16 B to 64 KiB");
+    // A Rust caller frees with the layout it asked for, so its block keeps
+    // the class of its size: no room left, and dealloc with the new layout
+    // stays right.
+    let layout = |n| Layout::from_size_align(n, 1).unwrap();
+    // SAFETY: `p` is null or the live block of the previous size `n - 1`.
+    let rust_realloc = |p: *mut u8, n: usize| unsafe {
+        if p.is_null() {
+            OxMalloc.alloc(layout(n))
+        } else {
+            let q = OxMalloc.realloc(p, layout(n - 1), n);
+            assert_eq!(
+                raw::usable_size(q),
+                Some(oxmalloc::estimated_allocated_size(n))
+            );
+            q
+        }
+    };
+    let moves = grow_bytewise(4096, rust_realloc);
+    assert!(moves > 20, "{moves}: Rust reallocs move at each class");
+}
+
+#[test]
+fn a_large_block_shrinks_in_place_only_when_it_halves() {
+    let mib = 1 << 20;
+    // SAFETY: a fresh block, resized and freed below.
+    unsafe {
+        let p = raw::malloc(mib);
+        let q = raw::realloc(p, mib - 20_000);
+        assert_eq!(q, p);
+        assert!(
+            raw::usable_size(q).unwrap() >= mib,
+            "a little shorter keeps its pages"
+        );
+        let r = raw::realloc(q, 400 << 10);
+        assert_eq!(r, p, "shrunk in place");
+        assert!(
+            raw::usable_size(r).unwrap() < mib / 2,
+            "at most half as long gives the rest back"
+        );
+        raw::free(r);
+    }
+}
