@@ -541,7 +541,7 @@ pub(crate) unsafe fn realloc_in(
 
 /// Resizes in place when possible: same class (with `headroom`, as for
 /// [`realloc_in`], a larger class down to half its size), or a large span
-/// that still fits (shrunk when the new size needs at most half its pages).
+/// that still fits (shrunk when the new size needs fewer pages).
 /// Returns true if `p` now holds `new_size` bytes.
 ///
 /// # Safety
@@ -576,10 +576,7 @@ pub(crate) unsafe fn resize_in_place(
     if need > have {
         return false;
     }
-    // A block a little shorter keeps its pages (the room a growing block
-    // was given, kept for its next growth); one at most half as long gives
-    // the rest back.
-    if 2 * need <= have {
+    if need < have {
         let h = heap_of(sp);
         // SAFETY: the span is in use and `0 < need < have`.
         return unsafe { h.pages.lock().shrink(s, need, &h.settings) };
