@@ -30,6 +30,10 @@ use std::hint::black_box;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "common/bound_heap.rs"]
+mod bound_heap;
+use bound_heap::bound_heap;
+
 const SIZES: [usize; 6] = [16, 64, 256, 1024, 4096, 32768];
 const BATCH: usize = 1000;
 
@@ -87,27 +91,6 @@ fn batch<A: GlobalAlloc>(g: &mut Group<'_>, name: &str, a: &A, size: usize) {
             ptrs.clear();
         })
     });
-}
-
-/// A heap bound to a fresh exclusive region of 1 GiB of anonymous memory.
-fn bound_heap() -> oxmalloc::Heap {
-    const LEN: usize = 1 << 30;
-    // SAFETY: a fresh anonymous reservation.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            LEN,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED, "mmap of the region");
-    let options = oxmalloc::RegionOptions::new().exclusive(true);
-    // SAFETY: the mapping is ours and handed over for good.
-    let id = unsafe { oxmalloc::inject(p.cast(), LEN, options) }.expect("inject the region");
-    oxmalloc::Heap::new_in(id).expect("bind a heap")
 }
 
 fn single_thread(c: &mut Criterion) {

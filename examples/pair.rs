@@ -17,10 +17,13 @@
 //! called through `GlobalAlloc` on an instance, with the layout passed
 //! through `black_box` so no size class is folded at compile time.
 
-use oxmalloc::{inject, Heap, RegionOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::process::ExitCode;
+
+#[path = "../benches/common/bound_heap.rs"]
+mod bound_heap;
+use bound_heap::bound_heap;
 
 #[inline(never)]
 fn pairs<A: GlobalAlloc>(a: &A, size: usize, n: u64) {
@@ -34,27 +37,6 @@ fn pairs<A: GlobalAlloc>(a: &A, size: usize, n: u64) {
             a.dealloc(black_box(p), l);
         }
     }
-}
-
-/// A heap bound to a fresh exclusive region of 1 GiB of anonymous memory.
-fn bound_heap() -> Heap {
-    const LEN: usize = 1 << 30;
-    // SAFETY: a fresh anonymous reservation.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            LEN,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED, "mmap of the region");
-    // SAFETY: the mapping is ours and handed over for good.
-    let id = unsafe { inject(p.cast(), LEN, RegionOptions::new().exclusive(true)) }
-        .expect("inject the region");
-    Heap::new_in(id).expect("bind a heap")
 }
 
 fn main() -> ExitCode {
