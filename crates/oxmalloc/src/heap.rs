@@ -20,7 +20,7 @@ use crate::size_class::{CLASSES, MAX_BATCH, NUM_CLASSES, PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{FreeObject, Span};
 use crate::sync::{Mutex, RawLock};
 use crate::transfer::TransferCaches;
-use core::ptr::{self, NonNull};
+use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// Most heaps that can exist at once (the global heap included).
@@ -447,14 +447,10 @@ impl HeapCore {
             if len >= MOVE_MIN_BYTES
                 && region::movable((*s).region)
                 && region::movable((*t).region)
-                && os::move_mapping(NonNull::new_unchecked(src as *mut u8), dst, len)
+                && os::move_pages(src, dst, len)
             {
-                // The old pages are gone; fresh ones take their place. If
-                // even that fails the span stays in use: a hole is never
-                // handed out.
-                if os::map_fresh_at(src, len) {
-                    self.pages.lock().free_moved(s);
-                }
+                // The old range stays mapped, without pages.
+                self.pages.lock().free_moved(s);
             } else {
                 ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, len);
                 let _errno = os::KeepErrno::new();

@@ -672,6 +672,28 @@ pub(crate) fn move_mapping(copy: NonNull<u8>, at: usize, len: usize) -> bool {
     p != libc::MAP_FAILED
 }
 
+/// Moves the pages of `[src, src + len)` to `[dst, dst + len)` (both
+/// private anonymous ranges the caller owns) with `mremap`, page tables and
+/// all, leaving the source mapped and empty (it reads as zero):
+/// `MREMAP_DONTUNMAP`, so the source is never a hole another thread's
+/// `mmap` could take, not even for an instant. False when the kernel
+/// refused (before Linux 5.7, or for other memory): nothing moved.
+pub(crate) fn move_pages(src: usize, dst: usize, len: usize) -> bool {
+    // SAFETY: both ranges are owned by the caller; MREMAP_FIXED replaces
+    // what was mapped at `dst` (pages of the caller's), and DONTUNMAP keeps
+    // the source's mapping.
+    let p = unsafe {
+        libc::mremap(
+            src as *mut libc::c_void,
+            len,
+            len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | libc::MREMAP_DONTUNMAP,
+            dst as *mut libc::c_void,
+        )
+    };
+    p != libc::MAP_FAILED
+}
+
 /// Maps fresh private anonymous memory (no swap reserved) over
 /// `[at, at + len)`, a range the caller owns.
 pub(crate) fn map_fresh_at(at: usize, len: usize) -> bool {

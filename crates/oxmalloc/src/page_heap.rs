@@ -787,13 +787,13 @@ impl PageHeap {
         true
     }
 
-    /// Takes back in-use span `s`, whose memory was replaced by fresh pages
-    /// (its contents moved away with `mremap`): it is free, released and
-    /// reads as zero.
+    /// Takes back in-use span `s`, whose pages were moved away with
+    /// `mremap` (the range stays mapped, without pages): it is free,
+    /// released and reads as zero.
     ///
     /// # Safety
     /// `s` is an in-use span of this heap that nothing references, whose
-    /// pages are freshly mapped private anonymous memory.
+    /// range is private anonymous memory without pages.
     pub unsafe fn free_moved(&mut self, s: *mut Span) {
         // SAFETY: forwarded from the caller.
         unsafe { self.take_back(s, SpanState::Released) };

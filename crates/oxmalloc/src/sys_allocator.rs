@@ -128,7 +128,7 @@ pub unsafe trait SysAllocator: Send + Sync {
     }
 
     /// True when oxmalloc may move pages of this allocator's chunks with
-    /// `mremap` (and map fresh private anonymous memory where they were), as
+    /// `mremap` (`MREMAP_DONTUNMAP`: the old range stays mapped, empty), as
     /// glibc does for its own mappings: a large `realloc` then moves page
     /// tables, not bytes. Only for plain private anonymous memory with
     /// nothing attached to the mapping (no `mlock`, no hugepage advice).

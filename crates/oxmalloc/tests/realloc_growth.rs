@@ -279,3 +279,77 @@ fn c_realloc_leaves_small_blocks_room_to_grow() {
     let moves = grow_bytewise(4096, rust_realloc);
     assert!(moves > 20, "{moves}: Rust reallocs move at each class");
 }
+
+/// A big block moved with `mremap` never leaves a hole in the heap's memory,
+/// not even for an instant: a mapping another thread makes meanwhile must
+/// not land there (the heap would then map over it, or hand it out). One
+/// thread moves 2 MiB blocks (a live block right behind each stops it from
+/// growing in place) while others map, fill and check pages of their own.
+#[test]
+fn moving_a_big_block_leaves_no_hole_for_other_threads() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mappers: Vec<_> = (0..2)
+        .map(|t| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let len = 1 << 20;
+                let mut rounds = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    // SAFETY: a fresh anonymous mapping of ours, unmapped below.
+                    let p = unsafe {
+                        libc::mmap(
+                            core::ptr::null_mut(),
+                            len,
+                            libc::PROT_READ | libc::PROT_WRITE,
+                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                            -1,
+                            0,
+                        )
+                    };
+                    assert_ne!(p, libc::MAP_FAILED);
+                    let words = p.cast::<u64>();
+                    let tag = (t as u64) << 56 | rounds;
+                    for i in (0..len / 8).step_by(512) {
+                        // SAFETY: inside the mapping.
+                        unsafe { words.add(i).write_volatile(tag) };
+                    }
+                    std::thread::yield_now();
+                    for i in (0..len / 8).step_by(512) {
+                        // SAFETY: inside the mapping.
+                        let w = unsafe { words.add(i).read_volatile() };
+                        assert_eq!(w, tag, "a mapping of this thread was overwritten at {p:?}");
+                    }
+                    // SAFETY: ours, mapped above.
+                    unsafe { libc::munmap(p, len) };
+                    rounds += 1;
+                }
+            })
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    let mut moves = 0;
+    while t.elapsed() < std::time::Duration::from_millis(1500) {
+        // SAFETY: fresh blocks, resized and freed once.
+        unsafe {
+            let p = raw::malloc(2 << 20);
+            let behind = raw::malloc(2 << 20);
+            assert!(!p.is_null() && !behind.is_null());
+            p.write(7);
+            let q = raw::realloc(p, 8 << 20);
+            assert!(!q.is_null());
+            assert_eq!(q.read(), 7);
+            if q != p {
+                moves += 1;
+            }
+            raw::free(q);
+            raw::free(behind);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for m in mappers {
+        m.join().unwrap();
+    }
+    assert!(moves > 100, "only {moves} moves");
+}
