@@ -32,9 +32,9 @@ pub(crate) trait SpanSource {
     /// # Safety
     /// `s` is an in-use span of the source that nothing references any more.
     unsafe fn free_span(&self, s: *mut Span);
-    /// True when the source's object pages are recorded in the pagemap for
-    /// the free fast path (the global heap).
-    fn tags_pages(&self) -> bool;
+    /// The heap slot the source's object pages are recorded under in the
+    /// pagemap, for the free fast paths (0: the global heap), or `None`.
+    fn page_tag(&self) -> Option<usize>;
 }
 
 /// The central free list of one class.
@@ -239,10 +239,9 @@ impl Default for CentralFreeList {
 }
 
 /// A new span of class `c` (every page of a span in use maps to it), with
-/// its class recorded in the pagemap for the global heap, whose frees find
-/// the class that way.
+/// its class and heap recorded in the pagemap, where `free` finds them.
 fn populate(c: usize, info: &ClassInfo, source: &dyn SpanSource) -> *mut Span {
-    let tag_pages = source.tags_pages();
+    let tag = source.page_tag();
     let s = source.alloc_span(info.pages);
     if s.is_null() {
         return s;
@@ -253,9 +252,9 @@ fn populate(c: usize, info: &ClassInfo, source: &dyn SpanSource) -> *mut Span {
         (*s).objects = ptr::null_mut();
         (*s).carve = (*s).addr();
         (*s).allocated = 0;
-        if tag_pages {
+        if let Some(slot) = tag {
             for p in (*s).start..(*s).end_page() {
-                PAGEMAP.set_object_page(p, ObjectPage::new(c, p - (*s).start));
+                PAGEMAP.set_object_page(p, ObjectPage::for_heap(slot, c, p - (*s).start));
             }
         }
     }
@@ -335,8 +334,8 @@ mod tests {
             // SAFETY: forwarded.
             unsafe { self.0.lock().free(s, &SET) };
         }
-        fn tags_pages(&self) -> bool {
-            false
+        fn page_tag(&self) -> Option<usize> {
+            None
         }
     }
 

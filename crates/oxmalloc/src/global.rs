@@ -386,6 +386,19 @@ unsafe extern "C" fn free_slow(p: *mut u8) {
     if p.is_null() {
         return;
     }
+    // An object of a bound heap whose slot the pagemap word names: into the
+    // calling thread's cache of that heap, without reading the span.
+    let addr = p as usize;
+    let e = PAGEMAP.object_page(addr >> PAGE_SHIFT);
+    if let Some((slot, c)) = e.bound() {
+        // SAFETY: a class recorded in the pagemap is below NUM_CLASSES.
+        if unsafe { size_class::is_object_offset(c, e.offset_of(addr)) } {
+            if let Some(h) = heap::by_slot(slot) {
+                // SAFETY: live (caller), an object of class `c` of `h`.
+                return unsafe { crate::bound_heap::free_small(h, p, c) };
+            }
+        }
+    }
     let (c, s) = owned(p, "free");
     // SAFETY: live (caller), with the class or span the pagemap gives.
     unsafe { free_known(p, c, s) }

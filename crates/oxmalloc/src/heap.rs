@@ -191,8 +191,8 @@ impl SpanSource for HeapCore {
         unsafe { self.pages.lock().free(s, &self.settings) };
     }
 
-    fn tags_pages(&self) -> bool {
-        self.is_global()
+    fn page_tag(&self) -> Option<usize> {
+        Some(self.slot())
     }
 }
 

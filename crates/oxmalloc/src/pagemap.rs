@@ -71,17 +71,58 @@ impl Leaf {
     }
 }
 
-/// What the free fast path needs of a page of a small-object span of the
-/// global heap, in one word: the class (low 7 bits, never 0) and the page's
-/// byte offset within its span (the high bits: page index << 13), so that a
-/// pointer's offset in the span is `(entry & !0x1fff) | (ptr & 0x1fff)`.
+/// What the free fast paths need of a page of a small-object span, in one
+/// word:
+///
+/// - bits 0-6: the class, for a page of the global heap (0: not one);
+/// - bits 7-12: the slot of the bound heap that owns the page (1 to
+///   [`MAX_TAGGED_HEAP`]; 0 for the global heap and for heaps in later slots,
+///   whose frees find their heap through the span);
+/// - bits 13-24: the page's index in its span, so that a pointer's offset in
+///   the span is `(entry & 0x01ff_e000) | (ptr & 0x1fff)`;
+/// - bits 25-31: the class, for a page of a bound heap.
+///
+/// The global heap's fast path reads bits 0-6 alone, so a bound heap's page
+/// never passes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ObjectPage(pub u32);
 
+/// The highest heap slot an [`ObjectPage`] can name.
+pub const MAX_TAGGED_HEAP: usize = 63;
+
+const SLOT_SHIFT: u32 = 7;
+const BOUND_CLASS_SHIFT: u32 = 25;
+const INDEX_MASK: u32 = 0x01ff_e000;
+
+// Every small-object span's pages fit the index bits.
+const _: () = {
+    let mut c = 1;
+    while c < crate::size_class::NUM_CLASSES {
+        assert!(crate::size_class::CLASSES[c].pages <= (INDEX_MASK >> PAGE_SHIFT) as usize + 1);
+        c += 1;
+    }
+};
+
 impl ObjectPage {
-    /// Page `index` of a span of class `class` (`0 < class < 128`).
+    /// Page `index` of a span of class `class` (`0 < class < 128`) of the
+    /// global heap.
     pub const fn new(class: usize, index: usize) -> Self {
         Self(((index << PAGE_SHIFT) | class) as u32)
+    }
+
+    /// Page `index` of a span of class `class` of the heap in `slot`: the
+    /// global heap's entry for slot 0, a bound heap's for slots up to
+    /// [`MAX_TAGGED_HEAP`], no entry (0) beyond.
+    pub const fn for_heap(slot: usize, class: usize, index: usize) -> Self {
+        match slot {
+            0 => Self::new(class, index),
+            1..=MAX_TAGGED_HEAP => Self(
+                ((class as u32) << BOUND_CLASS_SHIFT)
+                    | ((index << PAGE_SHIFT) as u32)
+                    | ((slot as u32) << SLOT_SHIFT),
+            ),
+            _ => Self(0),
+        }
     }
 
     /// The class (0: not a page of a global small-object span).
@@ -90,10 +131,20 @@ impl ObjectPage {
         (self.0 & 0x7f) as usize
     }
 
+    /// The slot and class of the bound heap whose small-object span covers
+    /// this page, if the entry names one.
+    #[inline(always)]
+    pub const fn bound(self) -> Option<(usize, usize)> {
+        match (self.0 >> SLOT_SHIFT) & 0x3f {
+            0 => None,
+            slot => Some((slot as usize, (self.0 >> BOUND_CLASS_SHIFT) as usize)),
+        }
+    }
+
     /// The offset of `addr` (in this page) from the start of its span.
     #[inline(always)]
     pub const fn offset_of(self, addr: usize) -> usize {
-        (self.0 as usize & !((1 << PAGE_SHIFT) - 1)) | (addr & ((1 << PAGE_SHIFT) - 1))
+        (self.0 & INDEX_MASK) as usize | (addr & ((1 << PAGE_SHIFT) - 1))
     }
 }
 

@@ -367,3 +367,44 @@ fn destroy_frees_a_million_objects_at_once() {
     heap.destroy();
     heap.retire().unwrap();
 }
+
+/// C `free` finds a bound heap's small objects from the pagemap word (the
+/// first 63 heap slots) or through their span (the later ones), and a page
+/// that held small objects before `destroy` frees as whatever it holds now.
+#[test]
+fn c_free_finds_every_heap_and_forgets_destroyed_pages() {
+    let len = 8 << 20;
+    let small = Layout::from_size_align(48, 8).unwrap();
+    // More heaps than the pagemap word can name.
+    let heaps: Vec<Heap> = (0..80)
+        .map(|_| Heap::new_in(region(private(len), len)).unwrap())
+        .collect();
+    let objs: Vec<*mut u8> = heaps
+        .iter()
+        // SAFETY: a non-zero layout.
+        .map(|h| unsafe { h.alloc(small) })
+        .collect();
+    for (h, &p) in heaps.iter().zip(&objs) {
+        assert!(!p.is_null());
+        assert!(h.stats().in_use_bytes >= 48);
+        // SAFETY: a live object, freed once.
+        unsafe { oxmalloc::raw::free(p) };
+        assert_eq!(h.stats().in_use_bytes, 0, "freed into its own heap");
+    }
+    // A page of small objects, destroyed, then part of a large block.
+    let mut h = heaps.into_iter().next().unwrap();
+    for _ in 0..10_000 {
+        // SAFETY: a non-zero layout; left live for destroy.
+        assert!(!unsafe { h.alloc(small) }.is_null());
+    }
+    h.destroy();
+    let big = Layout::from_size_align(4 << 20, 8).unwrap();
+    // SAFETY: a non-zero layout.
+    let p = unsafe { h.alloc(big) };
+    assert!(!p.is_null());
+    assert!(h.stats().in_use_bytes >= 4 << 20);
+    // SAFETY: live, freed once.
+    unsafe { oxmalloc::raw::free(p) };
+    let s = h.stats();
+    assert_eq!((s.in_use_bytes, s.cached_bytes), (0, 0), "{s:?}");
+}
