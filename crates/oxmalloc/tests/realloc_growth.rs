@@ -351,5 +351,6 @@ fn moving_a_big_block_leaves_no_hole_for_other_threads() {
     for m in mappers {
         m.join().unwrap();
     }
+    eprintln!("{moves} moves");
     assert!(moves > 100, "only {moves} moves");
 }
