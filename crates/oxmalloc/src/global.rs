@@ -464,30 +464,6 @@ pub(crate) fn zeroed_in(
 }
 
 /// Resizes `p` (class `c` of the global heap, or the allocation of span `s`;
-/// allocated with alignment `align`) to `new_size`, within the heap that
-/// owns it. See [`realloc_in`].
-///
-/// # Safety
-/// `p` is a live allocation with that class or span.
-unsafe fn realloc(
-    p: *mut u8,
-    c: usize,
-    s: *mut Span,
-    new_size: usize,
-    align: usize,
-    headroom: bool,
-) -> *mut u8 {
-    // SAFETY: valid (caller) when `c` is 0.
-    let h = if c != 0 {
-        global()
-    } else {
-        heap_of(unsafe { &*s })
-    };
-    // SAFETY: forwarded from the caller.
-    unsafe { realloc_in(h, p, c, s, new_size, align, headroom) }
-}
-
-/// Resizes `p` (class `c` of the global heap, or the allocation of span `s`;
 /// allocated with alignment `align`) to `new_size` in heap `h`: in place
 /// when `p` is `h`'s and fits (a growing large block also into the free
 /// pages after it, or moved by [`HeapCore::grow_large`]), else moved to a
@@ -685,7 +661,14 @@ pub mod raw {
         headroom: bool,
     ) -> *mut u8 {
         let (c, s) = owned(p, "realloc");
+        // Within the heap that owns it.
+        let h = if c != 0 {
+            global()
+        } else {
+            // SAFETY: `s` is a valid span record when `c` is 0.
+            heap_of(unsafe { &*s })
+        };
         // SAFETY: `p` is live (caller) with class `c` / span `s`.
-        unsafe { super::realloc(p, c, s, new_size, align, headroom) }
+        unsafe { realloc_in(h, p, c, s, new_size, align, headroom) }
     }
 }
