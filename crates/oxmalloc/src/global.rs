@@ -9,7 +9,7 @@
 
 use crate::heap::{self, global, HeapCore};
 use crate::os;
-use crate::pagemap::PAGEMAP;
+use crate::pagemap::{ObjectPage, PAGEMAP};
 use crate::size_class::{self, class_size, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{Span, SpanState};
 use crate::thread_cache;
@@ -184,7 +184,12 @@ fn init_slow() {
 #[inline]
 pub(crate) fn lookup(p: *const u8) -> Option<(usize, *mut Span)> {
     let addr = p as usize;
-    let e = PAGEMAP.object_page(addr >> PAGE_SHIFT);
+    lookup_entry(PAGEMAP.object_page(addr >> PAGE_SHIFT), addr)
+}
+
+/// [`lookup`] of `addr`, whose page's pagemap word `e` was already read.
+#[inline]
+fn lookup_entry(e: ObjectPage, addr: usize) -> Option<(usize, *mut Span)> {
     let c = e.class();
     if c != 0 {
         // SAFETY: a class recorded in the pagemap is below NUM_CLASSES.
@@ -378,6 +383,8 @@ pub(crate) unsafe fn free(p: *mut u8) {
 
 /// [`free`] of null, of a large allocation, of an object of a heap bound to
 /// regions; or of a pointer oxmalloc does not own, which stops the program.
+/// It reads the page's pagemap word again rather than take it from [`free`]:
+/// passing it costs the fast path two instructions.
 ///
 /// # Safety
 /// As for [`free`].
@@ -399,7 +406,9 @@ unsafe extern "C" fn free_slow(p: *mut u8) {
             }
         }
     }
-    let (c, s) = owned(p, "free");
+    let Some((c, s)) = lookup_entry(e, addr) else {
+        not_owned("free", addr)
+    };
     // SAFETY: live (caller), with the class or span the pagemap gives.
     unsafe { free_known(p, c, s) }
 }

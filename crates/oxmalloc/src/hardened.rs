@@ -75,7 +75,9 @@ mod normal {
     #[inline(always)]
     pub(crate) fn carved(_p: *mut FreeObject, _c: usize) {}
 
-    /// `_op` frees `_p` saying it is `_size` bytes aligned to `_align` (`_exact`: the block must be of that size's class, else only hold it).
+    /// `_op` frees `_p` saying it is `_size` bytes aligned to `_align`
+    /// (`_exact`: the block must be of that size's class, else only hold
+    /// it).
     #[inline(always)]
     pub(crate) fn check_size(
         _op: &'static str,

@@ -52,14 +52,16 @@
 //!
 //! Layers, bottom-up (each module uses only those above it in this list):
 //! `os` (the kernel), `sync` (a lock that never allocates), `meta` (the
-//! metadata arena), `size_class`, `span`, `publish` (records published once), `pagemap`, `backing` (what kind of
-//! memory a range is), `address_map` (every managed range), `release`
-//! (release policies and outcomes), `sys_allocator`, `region` (where pages
-//! come from: system allocators and injected ranges), `file_sys_allocator`,
-//! `config` (the environment), `settings`, `page_heap`, `central` and
-//! `transfer` (per-class free lists and batches), `heap` (a heap's back
-//! end), `cache_home` (where a thread finds its cache of a heap), `thread_cache`, `fork`, `global` ([`OxMalloc`], the entry points),
-//! `bound_heap`, then `stats`, `extension`, `report` and `background`.
+//! metadata arena), `size_class`, `span`, `publish` (records published once),
+//! `pagemap`, `backing` (what kind of memory a range is), `address_map`
+//! (every managed range), `release` (release policies and outcomes),
+//! `sys_allocator`, `region` (where pages come from: system allocators and
+//! injected ranges), `file_sys_allocator`, `config` (the environment),
+//! `settings`, `page_heap`, `central` and `transfer` (per-class free lists
+//! and batches), `heap` (a heap's back end), `cache_home` (where a thread
+//! finds its cache of a heap), `thread_cache`, `fork`, `global`
+//! ([`OxMalloc`], the entry points), `bound_heap`, then `stats`, `extension`,
+//! `report` and `background`.
 //!
 //! The engine is `#![no_std]` and never allocates through the global
 //! allocator: all its memory comes from the OS layer or from regions.

@@ -658,18 +658,7 @@ pub(crate) fn wake_shared(w: &core::sync::atomic::AtomicU32) {
 /// `len` bytes) is moved there by `mremap`, page tables and all. False when
 /// the kernel refused.
 pub(crate) fn move_mapping(copy: NonNull<u8>, at: usize, len: usize) -> bool {
-    // SAFETY: both ranges are owned by the caller; MREMAP_FIXED replaces
-    // whatever was mapped at `at`.
-    let p = unsafe {
-        libc::mremap(
-            copy.as_ptr().cast(),
-            len,
-            len,
-            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-            at as *mut libc::c_void,
-        )
-    };
-    p != libc::MAP_FAILED
+    remap_fixed(copy.as_ptr() as usize, at, len, 0)
 }
 
 /// Moves the pages of `[src, src + len)` to `[dst, dst + len)` (both
@@ -679,16 +668,21 @@ pub(crate) fn move_mapping(copy: NonNull<u8>, at: usize, len: usize) -> bool {
 /// `mmap` could take, not even for an instant. False when the kernel
 /// refused (before Linux 5.7, or for other memory): nothing moved.
 pub(crate) fn move_pages(src: usize, dst: usize, len: usize) -> bool {
-    // SAFETY: both ranges are owned by the caller; MREMAP_FIXED replaces
-    // what was mapped at `dst` (pages of the caller's), and DONTUNMAP keeps
-    // the source's mapping.
+    remap_fixed(src, dst, len, libc::MREMAP_DONTUNMAP)
+}
+
+/// `mremap` of the `len` bytes at `from` onto `to`, with `MREMAP_MAYMOVE |
+/// MREMAP_FIXED | flags`; true when the kernel did it.
+fn remap_fixed(from: usize, to: usize, len: usize, flags: libc::c_int) -> bool {
+    // SAFETY: both ranges are owned by the callers above; MREMAP_FIXED
+    // replaces what was mapped at `to` (the caller's own pages).
     let p = unsafe {
         libc::mremap(
-            src as *mut libc::c_void,
+            from as *mut libc::c_void,
             len,
             len,
-            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | libc::MREMAP_DONTUNMAP,
-            dst as *mut libc::c_void,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | flags,
+            to as *mut libc::c_void,
         )
     };
     p != libc::MAP_FAILED

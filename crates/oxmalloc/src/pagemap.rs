@@ -21,7 +21,7 @@ use crate::publish::Published;
 use crate::size_class::PAGE_SHIFT;
 use crate::span::Span;
 use crate::sync::{Mutex, RawLock};
-use core::ptr::{self, NonNull};
+use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// Bits of virtual address the pagemap covers.
@@ -211,7 +211,7 @@ impl PageMap {
             // touched but the bitmap.
             // SAFETY: a fresh, zeroed leaf, ours until published.
             unsafe { leaf.as_ref().touch(leaf.as_ref().touched.as_ptr()) };
-            Some::<NonNull<Leaf>>(leaf)
+            Some(leaf)
         };
         // SAFETY: arena memory is never freed, and a new leaf is used by
         // nothing else; `grow` is the one lock of leaf creation.

@@ -53,7 +53,14 @@ pub struct ClassInfo {
     pub pages: usize,
     /// Objects moved at once between a thread cache and the central list.
     pub batch: usize,
+    /// Objects a thread cache's first refill takes at least: a cache line's
+    /// worth (at most a batch), so that threads starting together take
+    /// neighbouring lines, not neighbouring objects of one line.
+    pub first_refill: usize,
 }
+
+/// Bytes of a cache line.
+const CACHE_LINE: usize = 64;
 
 impl ClassInfo {
     /// Objects in one span.
@@ -99,14 +106,18 @@ pub(crate) const fn build_classes() -> [ClassInfo; NUM_CLASSES] {
         size: 0,
         pages: 0,
         batch: 0,
+        first_refill: 0,
     }; NUM_CLASSES];
     let mut i = 1;
     let mut s = 8;
     while i < NUM_CLASSES {
+        let batch = batch_for(s);
+        let line = CACHE_LINE.div_ceil(s);
         t[i] = ClassInfo {
             size: s,
             pages: pages_for(s),
-            batch: batch_for(s),
+            batch,
+            first_refill: if line < batch { line } else { batch },
         };
         s = next_size(s);
         i += 1;

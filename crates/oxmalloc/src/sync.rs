@@ -209,6 +209,16 @@ fn futex_wake(state: &AtomicU32) {
     }
 }
 
+#[cfg(loom)]
+fn futex_wait(state: &AtomicU32, expected: u32) {
+    while state.load(Ordering::Relaxed) == expected {
+        loom::thread::yield_now();
+    }
+}
+
+#[cfg(loom)]
+fn futex_wake(_: &AtomicU32) {}
+
 // The engine's own tests (the loom models are in crates/oxmalloc-loom).
 #[cfg(all(test, not(loom)))]
 mod tests {
@@ -236,13 +246,3 @@ mod tests {
         assert_eq!(*m.lock(), 400_000);
     }
 }
-
-#[cfg(loom)]
-fn futex_wait(state: &AtomicU32, expected: u32) {
-    while state.load(Ordering::Relaxed) == expected {
-        loom::thread::yield_now();
-    }
-}
-
-#[cfg(loom)]
-fn futex_wake(_: &AtomicU32) {}

@@ -32,14 +32,11 @@ use crate::hardened;
 use crate::heap::{self, CacheLink, HeapCore, MAX_HEAPS};
 use crate::meta::Pool;
 use crate::os::{KeepErrno, ThreadExitKey};
-use crate::size_class::{class_size, CLASSES, MAX_BATCH, NUM_CLASSES};
+use crate::size_class::{class_size, ClassInfo, CLASSES, MAX_BATCH, NUM_CLASSES};
 use crate::span::FreeObject;
 use crate::sync::RawLock;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
-
-/// Bytes of a cache line: the least a first refill takes of a small class.
-const CACHE_LINE: usize = 64;
 
 /// Longest a list may grow.
 const MAX_DYNAMIC_LENGTH: u32 = 8192;
@@ -260,11 +257,11 @@ impl ThreadCache {
     /// memory ran out); the list's length limit grows with each miss (slow
     /// start: by one up to a batch, then by batches).
     fn refill(&mut self, c: usize) -> *mut u8 {
-        let batch = CLASSES[c].batch;
-        // At least a cache line's worth of objects: threads that start
-        // together then take neighbouring lines, not neighbouring objects
-        // of one line (which their writes would fight over).
-        let line = CACHE_LINE.div_ceil(CLASSES[c].size).min(batch);
+        let ClassInfo {
+            batch,
+            first_refill: line,
+            ..
+        } = CLASSES[c];
         let m = self.lists[c].max_length as usize;
         let want = m.clamp(line, batch);
         let mut objs = [ptr::null_mut(); MAX_BATCH];
